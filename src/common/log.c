@@ -1,0 +1,204 @@
+/* Log lines in logfmt or JSON, with secret masking. Thread-safe: one lock around each line. */
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+
+#define MAX_SECRETS 16
+
+static P2nLogLevel g_level = P2N_LOG_INFO;
+static P2nLogFormat g_format = P2N_LOG_LOGFMT;
+static char *g_secrets[MAX_SECRETS];
+static int g_nsecrets;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void p2n_log_set_level(P2nLogLevel level) { g_level = level; }
+void p2n_log_set_format(P2nLogFormat fmt) { g_format = fmt; }
+P2nLogLevel p2n_log_get_level(void) { return g_level; }
+bool p2n_log_enabled(P2nLogLevel level) { return level >= g_level && level < P2N_LOG_OFF; }
+
+static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
+
+int p2n_log_parse_level(const char *s)
+{
+    for (int i = 0; i <= P2N_LOG_OFF; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    if (strcmp(s, "warning") == 0)
+        return P2N_LOG_WARN;
+    return -1;
+}
+
+int p2n_log_parse_format(const char *s)
+{
+    if (strcmp(s, "logfmt") == 0)
+        return P2N_LOG_LOGFMT;
+    if (strcmp(s, "json") == 0)
+        return P2N_LOG_JSON;
+    return -1;
+}
+
+void p2n_log_add_secret(const char *secret)
+{
+    if (secret == NULL || strlen(secret) < 4)
+        return;
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nsecrets; i++)
+        if (strcmp(g_secrets[i], secret) == 0)
+            goto out;
+    if (g_nsecrets < MAX_SECRETS) {
+        char *dup = strdup(secret);
+        if (dup != NULL)
+            g_secrets[g_nsecrets++] = dup;
+    }
+out:
+    pthread_mutex_unlock(&g_lock);
+}
+
+void p2n_log_clear_secrets(void)
+{
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nsecrets; i++)
+        free(g_secrets[i]);
+    g_nsecrets = 0;
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void redact_locked(char *s)
+{
+    for (int i = 0; i < g_nsecrets; i++) {
+        size_t n = strlen(g_secrets[i]);
+        char *p = s;
+        while ((p = strstr(p, g_secrets[i])) != NULL) {
+            memset(p, '*', n);
+            p += n;
+        }
+    }
+}
+
+void p2n_log_redact(char *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&g_lock);
+    redact_locked(s);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void append_json_string(P2nBuf *b, const char *s, size_t n)
+{
+    p2n_buf_append_byte(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            p2n_buf_append_byte(b, '\\');
+            p2n_buf_append_byte(b, c);
+        } else if (c < 0x20) {
+            p2n_buf_printf(b, "\\u%04x", c);
+        } else {
+            p2n_buf_append_byte(b, c);
+        }
+    }
+    p2n_buf_append_byte(b, '"');
+}
+
+static void append_logfmt_value(P2nBuf *b, const char *s)
+{
+    bool quote = *s == '\0' || strpbrk(s, " \"=\t\n\\") != NULL;
+    if (!quote) {
+        p2n_buf_append_str(b, s);
+        return;
+    }
+    append_json_string(b, s, strlen(s)); /* logfmt quoting is JSON-compatible */
+}
+
+/* Converts "k=v k2=\"v 2\"" logfmt fields to JSON members. */
+static void fields_to_json(P2nBuf *b, const char *f)
+{
+    while (*f) {
+        while (*f == ' ')
+            f++;
+        if (!*f)
+            break;
+        const char *k = f;
+        while (*f && *f != '=' && *f != ' ')
+            f++;
+        size_t klen = (size_t)(f - k);
+        p2n_buf_append_byte(b, ',');
+        append_json_string(b, k, klen);
+        p2n_buf_append_byte(b, ':');
+        if (*f != '=') {
+            p2n_buf_append_str(b, "true");
+            continue;
+        }
+        f++;
+        P2nBuf v;
+        p2n_buf_init(&v);
+        if (*f == '"') {
+            f++;
+            while (*f && *f != '"') {
+                if (*f == '\\' && f[1])
+                    f++;
+                p2n_buf_append_byte(&v, (uint8_t)*f++);
+            }
+            if (*f == '"')
+                f++;
+        } else {
+            while (*f && *f != ' ')
+                p2n_buf_append_byte(&v, (uint8_t)*f++);
+        }
+        append_json_string(b, v.data ? (const char *)v.data : "", v.len);
+        p2n_buf_free(&v);
+    }
+}
+
+void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
+{
+    if (!p2n_log_enabled(level))
+        return;
+    char fields[4096] = "";
+    if (fields_fmt != NULL && fields_fmt[0] != '\0') {
+        va_list ap;
+        va_start(ap, fields_fmt);
+        vsnprintf(fields, sizeof(fields), fields_fmt, ap);
+        va_end(ap);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+    P2nBuf b;
+    p2n_buf_init(&b);
+    if (g_format == P2N_LOG_JSON) {
+        p2n_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", when, level_names[level]);
+        append_json_string(&b, msg, strlen(msg));
+        fields_to_json(&b, fields);
+        p2n_buf_append_str(&b, "}\n");
+    } else {
+        p2n_buf_printf(&b, "ts=%s level=%s msg=", when, level_names[level]);
+        append_logfmt_value(&b, msg);
+        if (fields[0]) {
+            p2n_buf_append_byte(&b, ' ');
+            p2n_buf_append_str(&b, fields);
+        }
+        p2n_buf_append_byte(&b, '\n');
+    }
+    if (!b.failed && b.data != NULL) {
+        pthread_mutex_lock(&g_lock);
+        redact_locked((char *)b.data);
+        fwrite(b.data, 1, b.len, stderr);
+        fflush(stderr);
+        pthread_mutex_unlock(&g_lock);
+    }
+    p2n_buf_free(&b);
+}
