@@ -1,0 +1,136 @@
+/* The daemon loop: batches while there is work, adaptive idle polling, reconnects, clean stop. */
+#include "sync/daemon.h"
+
+#include <string.h>
+
+#include "common/log.h"
+#include "common/time.h"
+
+void sync_daemon_config_default(SyncDaemonConfig *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->auto_sync = true;
+    c->interval_ms = 300000;
+    c->min_poll_ms = 2;
+    c->max_poll_ms = 50;
+    c->tick_ms = 1000;
+    c->reconnect_base_ms = 200;
+    c->reconnect_cap_ms = 10000;
+}
+
+/* Sleeps up to ms, waking early when *stop is set. */
+static void nap(int64_t ms, volatile sig_atomic_t *stop)
+{
+    int64_t end = p2n_now_mono_ms() + ms;
+    while (!*stop) {
+        int64_t left = end - p2n_now_mono_ms();
+        if (left <= 0)
+            return;
+        p2n_sleep_ms(left > 20 ? 20 : left, NULL);
+    }
+}
+
+int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatile sig_atomic_t *stop,
+                    SyncDaemonStats *stats)
+{
+    SyncDaemonStats local;
+    if (stats == NULL)
+        stats = &local;
+    memset(stats, 0, sizeof(*stats));
+    P2nBackoff rb = {0};
+    p2n_backoff_init(&rb, c->reconnect_base_ms, c->reconnect_cap_ms, 0.3);
+    uint32_t reconnect_attempt = 0;
+    bool connected = false;
+    uint32_t poll_ms = c->min_poll_ms;
+    int64_t last_batch = 0; /* monotonic ms of the last batch (0 = run one now) */
+    int64_t last_tick = 0;
+
+    while (!*stop) {
+        int64_t now = p2n_now_mono_ms();
+        if (h->tick != NULL && now - last_tick >= (int64_t)c->tick_ms) {
+            h->tick(h->ctx);
+            last_tick = now;
+        }
+        if (!connected) {
+            P2nErr e;
+            p2n_err_clear(&e);
+            if (h->connect(h->ctx, &e) != 0) {
+                reconnect_attempt++;
+                uint32_t d = p2n_backoff_delay_ms(&rb, reconnect_attempt);
+                P2N_WARN("could not connect, will retry", "attempt=%u delay_ms=%u error=\"%s\"",
+                         reconnect_attempt, d, e.msg);
+                stats->faults++;
+                nap(d, stop);
+                continue;
+            }
+            if (reconnect_attempt > 0) {
+                P2N_INFO("connected again", "after_attempts=%u", reconnect_attempt);
+                stats->reconnects++;
+            }
+            connected = true;
+            last_batch = 0;
+        }
+        if (!c->auto_sync) {
+            nap(c->tick_ms, stop);
+            continue;
+        }
+
+        bool due = last_batch == 0 || now - last_batch >= (int64_t)c->interval_ms;
+        if (!due) {
+            int has = 0;
+            P2nErr e;
+            p2n_err_clear(&e);
+            stats->polls++;
+            if (h->poll(h->ctx, &has, &e) != 0) {
+                P2N_WARN("wake-up poll failed, reconnecting", "error=\"%s\"", e.msg);
+                stats->faults++;
+                h->disconnect(h->ctx);
+                connected = false;
+                continue;
+            }
+            if (!has) {
+                nap(poll_ms, stop);
+                poll_ms = poll_ms * 2 > c->max_poll_ms ? c->max_poll_ms : poll_ms * 2;
+                continue;
+            }
+        }
+
+        /* Work may be waiting: run batches until one comes back empty. */
+        for (;;) {
+            SyncBatchStats st;
+            P2nErr e;
+            p2n_err_clear(&e);
+            int rc = h->batch(h->ctx, &st, &e);
+            last_batch = p2n_now_mono_ms();
+            if (rc != 0) {
+                /* Count it like a failed connect, so a target that accepts connections but
+                   fails every batch is retried with growing delays, not in a tight loop. */
+                reconnect_attempt++;
+                uint32_t d = p2n_backoff_delay_ms(&rb, reconnect_attempt);
+                P2N_WARN("batch failed, reconnecting", "attempt=%u delay_ms=%u error=\"%s\"",
+                         reconnect_attempt, d, e.msg);
+                stats->faults++;
+                h->disconnect(h->ctx);
+                connected = false;
+                nap(d, stop);
+                break;
+            }
+            reconnect_attempt = 0;
+            if (st.total == 0)
+                break;
+            stats->batches++;
+            stats->entities += st.total;
+            poll_ms = c->min_poll_ms;
+            if (*stop)
+                break;
+            /* keep the periodic hook alive under sustained load */
+            if (h->tick != NULL && p2n_now_mono_ms() - last_tick >= (int64_t)c->tick_ms) {
+                h->tick(h->ctx);
+                last_tick = p2n_now_mono_ms();
+            }
+        }
+    }
+    if (connected)
+        h->disconnect(h->ctx);
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * The daemon's loop (the seed's scheduler, made fast): it runs batches while there is work,
+ * polls a cheap wake-up signal when idle (fast right after activity, slower as idleness goes
+ * on, never slower than max_poll_ms), runs a batch at least every interval_ms anyway (the seed's
+ * syncIntervalMs: catches retries whose backoff ran out), reconnects with backoff after a fault
+ * and never exits on one, and stops cleanly: a stop request lets the batch in hand finish.
+ * The I/O is behind SyncDaemonHooks, implemented by the engine.
+ */
+#ifndef P2N_SYNC_DAEMON_H
+#define P2N_SYNC_DAEMON_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/backoff.h"
+#include "common/error.h"
+#include "sync/runner.h"
+
+typedef struct SyncDaemonHooks {
+    void *ctx;
+    /* Makes sure both databases are connected; 0 when ready. */
+    int (*connect)(void *ctx, P2nErr *err);
+    /* Drops connections after a fault (the next connect starts afresh). */
+    void (*disconnect)(void *ctx);
+    /* Cheap check for new work: sets *has (1 = new changes may be waiting). */
+    int (*poll)(void *ctx, int *has, P2nErr *err);
+    /* One batch; st->total == 0 means nothing was claimable. */
+    int (*batch)(void *ctx, SyncBatchStats *st, P2nErr *err);
+    /* Called about every tick_ms for periodic work (metrics, alerts, conflict scan). May be NULL. */
+    void (*tick)(void *ctx);
+} SyncDaemonHooks;
+
+typedef struct SyncDaemonConfig {
+    bool auto_sync;          /* enableAutoSync: false = no batches, only ticks */
+    uint32_t interval_ms;    /* syncIntervalMs: a batch at least this often */
+    uint32_t min_poll_ms;    /* first idle poll delay after activity, default 2 */
+    uint32_t max_poll_ms;    /* slowest idle poll, default 50 */
+    uint32_t tick_ms;        /* periodic hook, default 1000 */
+    uint32_t reconnect_base_ms, reconnect_cap_ms; /* default 200, 10000 */
+} SyncDaemonConfig;
+
+typedef struct SyncDaemonStats {
+    uint64_t batches;
+    uint64_t entities;
+    uint64_t polls;
+    uint64_t reconnects;
+    uint64_t faults;
+} SyncDaemonStats;
+
+void sync_daemon_config_default(SyncDaemonConfig *c);
+
+/* Runs until *stop becomes non-zero. Returns 0 after a clean stop. */
+int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatile sig_atomic_t *stop,
+                    SyncDaemonStats *stats);
+
+#endif

@@ -1,0 +1,186 @@
+/* Unit tests for the daemon loop (src/sync/daemon.c) through its hooks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "sync/daemon.h"
+
+typedef struct FakeD {
+    volatile sig_atomic_t *stop;
+    int connect_failures;     /* the first N connects fail */
+    int connects, disconnects, polls, batches, ticks;
+    int work;                 /* entities waiting */
+    int work_after_polls;     /* after this many polls, 250 entities arrive (-1 = never) */
+    int fail_batches;         /* the next N batches fail (target gone) */
+    int stop_after_batches;   /* set *stop after this many non-empty batches (0 = never) */
+    int stop_after_polls;     /* set *stop after this many polls (0 = never) */
+    int nonempty;
+} FakeD;
+
+static int f_connect(void *ctx, P2nErr *err)
+{
+    FakeD *f = ctx;
+    f->connects++;
+    if (f->connect_failures > 0) {
+        f->connect_failures--;
+        return p2n_err_set(err, P2N_ECONNLOST, "connection refused");
+    }
+    return 0;
+}
+
+static void f_disconnect(void *ctx) { ((FakeD *)ctx)->disconnects++; }
+
+static int f_poll(void *ctx, int *has, P2nErr *err)
+{
+    (void)err;
+    FakeD *f = ctx;
+    f->polls++;
+    if (f->work_after_polls >= 0 && f->polls == f->work_after_polls)
+        f->work += 250;
+    *has = f->work > 0;
+    if (f->stop_after_polls && f->polls >= f->stop_after_polls)
+        *f->stop = 1;
+    return 0;
+}
+
+static int f_batch(void *ctx, SyncBatchStats *st, P2nErr *err)
+{
+    FakeD *f = ctx;
+    memset(st, 0, sizeof(*st));
+    f->batches++;
+    if (f->fail_batches > 0) {
+        f->fail_batches--;
+        return p2n_err_set(err, P2N_ECONNLOST, "target unavailable");
+    }
+    int n = f->work > 100 ? 100 : f->work;
+    f->work -= n;
+    st->total = (size_t)n;
+    if (n > 0) {
+        f->nonempty++;
+        if (f->stop_after_batches && f->nonempty >= f->stop_after_batches)
+            *f->stop = 1;
+    }
+    return 0;
+}
+
+static void f_tick(void *ctx) { ((FakeD *)ctx)->ticks++; }
+
+static SyncDaemonHooks hooks(FakeD *f)
+{
+    SyncDaemonHooks h = {f, f_connect, f_disconnect, f_poll, f_batch, f_tick};
+    return h;
+}
+
+static SyncDaemonConfig fast_config(void)
+{
+    SyncDaemonConfig c;
+    sync_daemon_config_default(&c);
+    c.min_poll_ms = 1;
+    c.max_poll_ms = 4;
+    c.tick_ms = 5;
+    c.reconnect_base_ms = 1;
+    c.reconnect_cap_ms = 5;
+    return c;
+}
+
+static void test_drains_work_then_polls(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .work = 0, .work_after_polls = 5, .stop_after_polls = 20};
+    SyncDaemonHooks h = hooks(&f);
+    SyncDaemonConfig c = fast_config();
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), 0);
+    assert_int_equal(f.work, 0);           /* 250 arrived and were drained */
+    assert_int_equal(st.entities, 250);
+    assert_int_equal(st.batches, 3);       /* 100 + 100 + 50 */
+    assert_true(f.polls >= 20);
+    assert_int_equal(f.disconnects, 1);    /* clean stop closes connections */
+}
+
+static void test_reconnects_with_backoff_and_never_exits(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .connect_failures = 4, .work = 150, .work_after_polls = -1,
+               .stop_after_batches = 2};
+    SyncDaemonHooks h = hooks(&f);
+    SyncDaemonConfig c = fast_config();
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), 0);
+    assert_int_equal(f.connects, 5);
+    assert_int_equal(st.faults, 4);
+    assert_int_equal(st.reconnects, 1);
+    assert_int_equal(f.work, 0);
+}
+
+static void test_failed_batch_reconnects(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .fail_batches = 3, .work = 100, .work_after_polls = -1, .stop_after_batches = 1};
+    SyncDaemonHooks h = hooks(&f);
+    SyncDaemonConfig c = fast_config();
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), 0);
+    assert_int_equal(f.connects, 4);       /* one per failed batch, plus the first */
+    assert_int_equal(f.disconnects, 4);
+    assert_int_equal(f.work, 0);
+}
+
+static void f_tick_stop_at_3(void *ctx)
+{
+    FakeD *f = ctx;
+    if (++f->ticks >= 3)
+        *f->stop = 1;
+}
+
+static void test_auto_sync_off_runs_no_batch(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .work = 100, .work_after_polls = -1};
+    SyncDaemonHooks h = hooks(&f);
+    h.tick = f_tick_stop_at_3;
+    SyncDaemonConfig c = fast_config();
+    c.auto_sync = false;
+    c.tick_ms = 1;
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), 0);
+    assert_int_equal(f.ticks, 3);      /* periodic work still runs */
+    assert_int_equal(f.batches, 0);    /* but no sync */
+    assert_int_equal(f.polls, 0);
+    assert_int_equal(f.work, 100);
+}
+
+static void test_stop_before_start(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 1;
+    FakeD f = {.stop = &stop, .work = 100, .work_after_polls = -1};
+    SyncDaemonHooks h = hooks(&f);
+    SyncDaemonConfig c = fast_config();
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, NULL), 0);
+    assert_int_equal(f.connects, 0);
+    assert_int_equal(f.batches, 0);
+}
+
+int main(void)
+{
+    p2n_log_set_level(P2N_LOG_OFF);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_drains_work_then_polls),
+        cmocka_unit_test(test_reconnects_with_backoff_and_never_exits),
+        cmocka_unit_test(test_failed_batch_reconnects),
+        cmocka_unit_test(test_auto_sync_off_runs_no_batch),
+        cmocka_unit_test(test_stop_before_start),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
