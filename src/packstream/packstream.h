@@ -119,15 +119,17 @@ void ps_pack_point3d(P2nBuf *b, int64_t srid, double x, double y, double z);
 
 /* ---- decoder ---- */
 typedef struct PsLimits {
-    uint32_t max_depth;      /* nesting of lists/maps/structs; default 64 */
-    uint32_t max_collection; /* elements in one list/map; default 16M */
+    uint32_t max_depth;      /* nesting of lists/maps/structs; 0 = default 64 */
+    uint32_t max_collection; /* elements in one list/map; 0 = default 16M (P2N_ETOOBIG past it) */
 } PsLimits;
 
 #define PS_DEFAULT_MAX_DEPTH 64u
 
 /*
  * Decodes one value from data[0..len). On success stores the number of bytes used in *used.
- * Strings and keys are copied into the arena (NUL-terminated). limits may be NULL (defaults).
+ * Strings, bytes and keys are copied into the arena (NUL-terminated), so the value lives until
+ * the arena is reset, independently of data. limits may be NULL (defaults). Duplicate map keys
+ * are merged (the last value wins). A collection may not claim more elements than bytes remain.
  * Errors: P2N_EPROTO (malformed, truncated, reserved marker, too deep, invalid UTF-8 is NOT
  * checked), P2N_ETOOBIG (arena limit), P2N_ENOMEM.
  */
@@ -136,8 +138,19 @@ int ps_decode(PsArena *a, const uint8_t *data, size_t len, const PsLimits *limit
 
 /* ---- accessors ---- */
 const PsValue *ps_map_get(const PsValue *map, const char *key); /* NULL if absent or not a map */
+/* Typed lookups: false/NULL when the key is absent or the value has another type. */
+bool ps_map_get_int(const PsValue *map, const char *key, int64_t *out);
+bool ps_map_get_bool(const PsValue *map, const char *key, bool *out);
+const char *ps_map_get_str(const PsValue *map, const char *key); /* NUL-terminated */
+/* Field i of a structure with this tag, or NULL (not a struct, other tag, too few fields). */
+const PsValue *ps_struct_field(const PsValue *v, uint8_t tag, uint8_t i);
+/*
+ * Deep equality. Maps compare regardless of entry order (decoded maps have unique keys: a
+ * repeated key on the wire keeps its last value); an int never equals a float; floats are equal
+ * when both are NaN or when == holds and the signs agree (0.0 differs from -0.0).
+ */
 bool ps_value_equal(const PsValue *a, const PsValue *b);
-const char *ps_type_name(PsType t);
+const char *ps_type_name(PsType t); /* "integer", "map", ... */
 
 /*
  * JSON form of a value, as `pg2neo cypher` prints it (documented in docs/cypher-json.md):
