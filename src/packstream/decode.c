@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define PS_DEFAULT_MAX_COLLECTION (16u * 1024u * 1024u)
+#define PS_MAX_MAX_DEPTH 1024u /* a larger max_depth is lowered to this: the decoder recurses */
 #define PS_MAP_LINEAR_DEDUP 16u /* maps up to this size check duplicate keys pairwise */
 
 typedef struct PsDecoder {
@@ -325,6 +326,8 @@ int ps_decode(PsArena *a, const uint8_t *data, size_t len, const PsLimits *limit
                                                                         : PS_DEFAULT_MAX_COLLECTION,
         .err = err != NULL ? err : &local,
     };
+    if (d.max_depth > PS_MAX_MAX_DEPTH)
+        d.max_depth = PS_MAX_MAX_DEPTH;
     out->type = PS_NULL;
     int rc = dec_value(&d, out, 0);
     if (rc < 0) {

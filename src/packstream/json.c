@@ -114,6 +114,10 @@ static void json_float(P2nBuf *b, double v)
         if (prec == 17 || strtod(tmp, NULL) == v)
             break;
     }
+    /* a locale with a decimal comma must not leak into JSON */
+    for (char *c = tmp; *c != 0; c++)
+        if (*c == ',')
+            *c = '.';
     p2n_buf_append_str(b, tmp);
     if (strpbrk(tmp, ".e") == NULL)
         p2n_buf_append(b, ".0", 2);

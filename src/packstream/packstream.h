@@ -119,7 +119,7 @@ void ps_pack_point3d(P2nBuf *b, int64_t srid, double x, double y, double z);
 
 /* ---- decoder ---- */
 typedef struct PsLimits {
-    uint32_t max_depth;      /* nesting of lists/maps/structs; 0 = default 64 */
+    uint32_t max_depth;      /* nesting of lists/maps/structs; 0 = default 64; at most 1024 */
     uint32_t max_collection; /* elements in one list/map; 0 = default 16M (P2N_ETOOBIG past it) */
 } PsLimits;
 

@@ -553,6 +553,12 @@ static void test_nesting_limit(void **state)
     memset(deep, 0x91, 100000);
     deep[100000] = 0;
     assert_int_equal(decode_err(f, deep, 100001, NULL, &err), P2N_EPROTO);
+    /* a caller's huge max_depth is capped, so the recursion stays bounded */
+    PsLimits huge = {.max_depth = UINT32_MAX, .max_collection = 0};
+    assert_int_equal(decode_err(f, deep, 100001, &huge, &err), P2N_EPROTO);
+    assert_non_null(strstr(err.msg, "limit of 1024"));
+    memset(deep + 1024, 0x01, 1);
+    assert_int_equal(decode_err(f, deep, 1025, &huge, &err), 0);
     free(deep);
 }
 
