@@ -15,7 +15,7 @@ enum { DC_HDR1 = 0, DC_HDR2 = 1, DC_BODY = 2 };
 void bolt_chunk_message(P2nBuf *out, const uint8_t *msg, size_t len)
 {
     size_t nchunks = len / BOLT_MAX_CHUNK + (len % BOLT_MAX_CHUNK != 0);
-    if (nchunks > (SIZE_MAX - len - 2) / 2) {
+    if (len > SIZE_MAX / 2 || nchunks > (SIZE_MAX - len - 2) / 2) {
         out->failed = true;
         return;
     }
