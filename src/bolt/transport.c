@@ -215,12 +215,11 @@ static int tls_start(BoltTransport *t, const char *host, const BoltTlsOptions *t
             return p2n_err_set(err, P2N_ETLS, "server certificate verification failed: %s",
                                X509_verify_cert_error_string(vr));
         int rc = ssl_want(t, ret, deadline, "doing the TLS handshake", err);
-        if (rc < 0) {
-            if (rc == P2N_ECONNLOST)
-                return p2n_err_set(err, P2N_ETLS,
-                                   "server closed the connection during the TLS handshake (does it accept TLS?)");
+        if (rc == P2N_ECONNLOST || rc == P2N_ETLS)
+            return p2n_err_set(err, P2N_ETLS, "TLS handshake failed (does the server accept TLS on this port?): %s",
+                               err->msg);
+        if (rc < 0)
             return rc;
-        }
     }
     return 0;
 }
