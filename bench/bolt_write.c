@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 
     char q[512];
     /* start empty (not timed) */
-    snprintf(q, sizeof(q), "MATCH (n:%s) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", label);
+    snprintf(q, sizeof(q), "MATCH (n:%s) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", label);
     if (bolt_exec(c, q, NULL, 0, NULL, NULL, &err) < 0)
         return die("cleanup", &err);
     snprintf(q, sizeof(q),
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     bolt_conn_stats(c, &st);
     printf("c nodes=%ld batch=%ld seconds=%.3f rate=%.0f writes=%llu bytes_sent=%llu\n", nodes, batch, secs,
            (double)nodes / secs, (unsigned long long)st.writes, (unsigned long long)st.bytes_sent);
-    snprintf(q, sizeof(q), "MATCH (n:%s) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", label);
+    snprintf(q, sizeof(q), "MATCH (n:%s) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", label);
     bolt_exec(c, q, NULL, 0, NULL, NULL, &err);
     p2n_buf_free(&params);
     bolt_conn_close(c);

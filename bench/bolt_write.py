@@ -28,7 +28,7 @@ def main():
     uri = os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687")
     auth = (os.environ.get("NEO4J_USER", "neo4j"), os.environ["NEO4J_PASSWORD"])
     drv = GraphDatabase.driver(uri, auth=auth)
-    cleanup = f"MATCH (n:{a.label}) CALL {{ WITH n DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
+    cleanup = f"MATCH (n:{a.label}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
     q = (f"UNWIND $rows AS r CREATE (n:{a.label} {{id: r.id, name: r.name, email: r.email, "
          f"score: r.score, active: r.active, tags: r.tags}})")
     with drv.session() as s:

@@ -99,6 +99,14 @@ struct BoltConn {
 
 #define RBUF_SIZE (64 * 1024)
 
+/* Public functions accept err == NULL: they then use a local P2nErr (internals need one). */
+#define ERR_LOCAL(err)                                                                             \
+    P2nErr err##_local;                                                                            \
+    if ((err) == NULL) {                                                                           \
+        p2n_err_clear(&err##_local);                                                               \
+        (err) = &err##_local;                                                                      \
+    }
+
 /* ---------------------------------------------------------------- framing ---- */
 
 static void put16_at(P2nBuf *b, size_t off, size_t v)
@@ -902,6 +910,7 @@ static int hello(BoltConn *c, const BoltConfig *cfg, P2nErr *err)
 int bolt_conn_open_address(const BoltConfig *cfg, const char *host, uint16_t port, BoltConn **out,
                            P2nErr *err)
 {
+    ERR_LOCAL(err);
     *out = NULL;
     BoltConn *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -1042,6 +1051,7 @@ static int tx_failed_error(BoltConn *c, P2nErr *err)
 int bolt_run(BoltConn *c, const char *query, const uint8_t *params, size_t params_len,
              const BoltTxConfig *tx, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1097,6 +1107,7 @@ const char *const *bolt_fields(const BoltConn *c, size_t *n)
 
 int bolt_next(BoltConn *c, const PsValue **record, P2nErr *err)
 {
+    ERR_LOCAL(err);
     *record = NULL;
     int rc;
     for (;;) {
@@ -1129,6 +1140,7 @@ const BoltSummary *bolt_summary(const BoltConn *c)
 
 int bolt_discard(BoltConn *c, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = check_usable(c, err);
     if (rc < 0)
         return rc;
@@ -1169,6 +1181,7 @@ int bolt_exec(BoltConn *c, const char *query, const uint8_t *params, size_t para
 
 int bolt_begin(BoltConn *c, const BoltTxConfig *tx, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1188,6 +1201,7 @@ int bolt_begin(BoltConn *c, const BoltTxConfig *tx, P2nErr *err)
 
 int bolt_tx_queue(BoltConn *c, const char *query, const uint8_t *params, size_t params_len, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1205,6 +1219,7 @@ int bolt_tx_queue(BoltConn *c, const char *query, const uint8_t *params, size_t 
 
 int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1231,6 +1246,7 @@ int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
 
 int bolt_rollback(BoltConn *c, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1253,6 +1269,7 @@ int bolt_rollback(BoltConn *c, P2nErr *err)
 
 int bolt_reset(BoltConn *c, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = check_usable(c, err);
     if (rc < 0)
         return rc;
@@ -1284,6 +1301,7 @@ int bolt_reset(BoltConn *c, P2nErr *err)
 
 int bolt_route(BoltConn *c, const char *db, BoltRoutingTable *rt, P2nErr *err)
 {
+    ERR_LOCAL(err);
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;

@@ -154,9 +154,10 @@ static int ssl_want(BoltTransport *t, int ret, int64_t deadline, const char *wha
     char buf[256];
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        return wait_fd(t->fd, POLLIN, deadline, what, err) == 0 ? 1 : err->code;
-    case SSL_ERROR_WANT_WRITE:
-        return wait_fd(t->fd, POLLOUT, deadline, what, err) == 0 ? 1 : err->code;
+    case SSL_ERROR_WANT_WRITE: {
+        int rc = wait_fd(t->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, what, err);
+        return rc == 0 ? 1 : rc;
+    }
     case SSL_ERROR_ZERO_RETURN:
         return p2n_err_set(err, P2N_ECONNLOST, "server closed the connection");
     case SSL_ERROR_SYSCALL:
@@ -215,9 +216,12 @@ static int tls_start(BoltTransport *t, const char *host, const BoltTlsOptions *t
             return p2n_err_set(err, P2N_ETLS, "server certificate verification failed: %s",
                                X509_verify_cert_error_string(vr));
         int rc = ssl_want(t, ret, deadline, "doing the TLS handshake", err);
-        if (rc == P2N_ECONNLOST || rc == P2N_ETLS)
+        if (rc == P2N_ECONNLOST || rc == P2N_ETLS) {
+            char cause[sizeof(err->msg)];
+            snprintf(cause, sizeof(cause), "%s", err->msg);
             return p2n_err_set(err, P2N_ETLS, "TLS handshake failed (does the server accept TLS on this port?): %s",
-                               err->msg);
+                               cause);
+        }
         if (rc < 0)
             return rc;
     }
