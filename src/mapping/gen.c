@@ -1,0 +1,336 @@
+/*
+ * The generator: from a resolved entity, the SQL that reads its current rows by id and the
+ * Cypher that writes them (UNWIND $rows ...), deletes them, and declares key constraints.
+ * Identifiers are quoted (SQL "", Cypher ``); values are only ever parameters. The contract
+ * with the sync engine is described at the top of mapping.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapping/mapping.h"
+
+static void col_ref(P2nBuf *b, const char *alias, const char *col)
+{
+    p2n_buf_append_str(b, alias);
+    p2n_buf_append_byte(b, '.');
+    mapping_sql_ident(b, col);
+}
+
+void mapping_sql_table(const Mapping *m, const MappingEntity *e, P2nBuf *b)
+{
+    mapping_sql_ident(b, e->schema ? e->schema : m->source_schema);
+    p2n_buf_append_byte(b, '.');
+    mapping_sql_ident(b, e->table);
+}
+
+void mapping_sql_id_expr(const MappingEntity *e, const char *alias, P2nBuf *b)
+{
+    if (e->nkeys == 1) {
+        col_ref(b, alias, e->keys[0].s);
+        p2n_buf_append_str(b, "::text");
+        return;
+    }
+    p2n_buf_append_str(b, "jsonb_build_array(");
+    for (size_t i = 0; i < e->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, ", ");
+        col_ref(b, alias, e->keys[i].s);
+        p2n_buf_append_str(b, "::text");
+    }
+    p2n_buf_append_str(b, ")::text");
+}
+
+/* The select expression of one column: its text form is what the encoder parses. */
+static void col_expr(P2nBuf *b, const MappingColumn *c)
+{
+    if (c->is_array) {
+        p2n_buf_append_str(b, "to_jsonb(");
+        col_ref(b, "t", c->column);
+        if (c->conv == MAPPING_CONV_STRING)
+            p2n_buf_append_str(b, "::text[]");
+        else if (c->conv == MAPPING_CONV_FLOAT && strcmp(c->pg_type, "numeric") == 0)
+            p2n_buf_append_str(b, "::float8[]");
+        p2n_buf_append_str(b, ")::text");
+        return;
+    }
+    switch (c->conv) {
+    case MAPPING_CONV_DATETIME:
+    case MAPPING_CONV_LOCALDATETIME:
+        p2n_buf_append_str(b, "CASE WHEN isfinite(");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ") THEN extract(epoch FROM ");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ") END");
+        break;
+    case MAPPING_CONV_DATE:
+        p2n_buf_append_str(b, "CASE WHEN isfinite(");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ") THEN ");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, " - DATE '1970-01-01' END");
+        break;
+    case MAPPING_CONV_BYTES:
+        p2n_buf_append_str(b, "encode(");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ", 'hex')");
+        break;
+    case MAPPING_CONV_STRING:
+    case MAPPING_CONV_MAP:
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, "::text");
+        break;
+    default: /* int, float, bool: the text form parses as is */
+        col_ref(b, "t", c->column);
+        break;
+    }
+}
+
+static char *build_read_sql(const Mapping *m, const MappingEntity *e)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "SELECT ");
+    mapping_sql_id_expr(e, "t", &b);
+    p2n_buf_append_str(&b, " AS \"_p2n_id\", ");
+    if (e->delete_when) {
+        p2n_buf_printf(&b, "COALESCE((%s), false)", e->delete_when);
+    } else {
+        p2n_buf_append_str(&b, "false");
+    }
+    if (e->kind == MAPPING_LINK) {
+        p2n_buf_append_str(&b, " OR ");
+        col_ref(&b, "t", e->from.column);
+        p2n_buf_append_str(&b, " IS NULL OR ");
+        col_ref(&b, "t", e->to.column);
+        p2n_buf_append_str(&b, " IS NULL");
+    }
+    p2n_buf_append_str(&b, " AS \"_p2n_deleted\"");
+    for (size_t i = 0; i < e->ncols; i++) {
+        p2n_buf_append_str(&b, ", ");
+        col_expr(&b, &e->cols[i]);
+    }
+    p2n_buf_append_str(&b, " FROM ");
+    if (e->nkeys == 1) {
+        mapping_sql_table(m, e, &b);
+        p2n_buf_append_str(&b, " AS t WHERE ");
+        col_ref(&b, "t", e->keys[0].s);
+        p2n_buf_printf(&b, " = ANY($1::text[]::%s[])", e->cols[e->key_cols[0]].sql_type);
+    } else {
+        p2n_buf_append_str(&b, "unnest($1::text[]) AS _p2n_ids(_p2n_id) JOIN ");
+        mapping_sql_table(m, e, &b);
+        p2n_buf_append_str(&b, " AS t ON ");
+        for (size_t i = 0; i < e->nkeys; i++) {
+            if (i)
+                p2n_buf_append_str(&b, " AND ");
+            col_ref(&b, "t", e->keys[i].s);
+            p2n_buf_printf(&b, " = (_p2n_ids._p2n_id::jsonb->>%zu)::%s", i, e->cols[e->key_cols[i]].sql_type);
+        }
+    }
+    return p2n_buf_steal(&b);
+}
+
+/* {`k1`: r.k} or {`k1`: r.k[0], `k2`: r.k[1]} */
+static void key_pattern(P2nBuf *b, const MappingEntity *e, const char *var)
+{
+    p2n_buf_append_byte(b, '{');
+    for (size_t i = 0; i < e->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, ", ");
+        mapping_cypher_ident(b, e->cols[e->key_cols[i]].property);
+        if (e->nkeys == 1)
+            p2n_buf_printf(b, ": %s", var);
+        else
+            p2n_buf_printf(b, ": %s[%zu]", var, i);
+    }
+    p2n_buf_append_byte(b, '}');
+}
+
+static char *node_upsert(const MappingEntity *e)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMERGE (n:");
+    mapping_cypher_ident(&b, e->labels[0].s);
+    p2n_buf_append_byte(&b, ' ');
+    key_pattern(&b, e, "r.k");
+    p2n_buf_append_str(&b, ")\nWITH n, r WHERE coalesce(n." MAPPING_VERSION_PROP ", -1) <= r.v\n"
+                           "SET n = r.p, n." MAPPING_VERSION_PROP " = r.v");
+    for (size_t i = 1; i < e->nlabels; i++) {
+        p2n_buf_append_str(&b, ", n:");
+        mapping_cypher_ident(&b, e->labels[i].s);
+    }
+    return p2n_buf_steal(&b);
+}
+
+static char *rel_upsert(const Mapping *m, const MappingEntity *e, size_t idx)
+{
+    const MappingRel *rel = &e->rels[idx];
+    const char *tlabel, *tprop;
+    if (rel->target >= 0) {
+        const MappingEntity *t = &m->entities[rel->target];
+        tlabel = t->labels[0].s;
+        tprop = t->cols[t->key_cols[0]].property;
+    } else {
+        tlabel = rel->value_label;
+        tprop = rel->value_property;
+    }
+    const char *l = rel->incoming ? "<-" : "-", *r = rel->incoming ? "-" : "->";
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMATCH (n:");
+    mapping_cypher_ident(&b, e->labels[0].s);
+    p2n_buf_append_byte(&b, ' ');
+    key_pattern(&b, e, "r.k");
+    p2n_buf_append_str(&b, ")\nWHERE n." MAPPING_VERSION_PROP " = r.v\n");
+    p2n_buf_printf(&b, "OPTIONAL MATCH (n)%s[old:", l);
+    mapping_cypher_ident(&b, rel->type);
+    p2n_buf_printf(&b, "]%s(x:", r);
+    mapping_cypher_ident(&b, tlabel);
+    p2n_buf_append_str(&b, ")\nWHERE NOT x.");
+    mapping_cypher_ident(&b, tprop);
+    p2n_buf_printf(&b, " IN r.r%zu\nDELETE old\nWITH DISTINCT n, r\nUNWIND r.r%zu AS tk\nMERGE (x:", idx, idx);
+    mapping_cypher_ident(&b, tlabel);
+    p2n_buf_append_str(&b, " {");
+    mapping_cypher_ident(&b, tprop);
+    p2n_buf_printf(&b, ": tk})\nMERGE (n)%s[:", l);
+    mapping_cypher_ident(&b, rel->type);
+    p2n_buf_printf(&b, "]%s(x)", r);
+    return p2n_buf_steal(&b);
+}
+
+static char *node_delete(const MappingEntity *e)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMATCH (n:");
+    mapping_cypher_ident(&b, e->labels[0].s);
+    p2n_buf_append_byte(&b, ' ');
+    key_pattern(&b, e, "r.k");
+    p2n_buf_append_str(&b, ")\nWHERE coalesce(n." MAPPING_VERSION_PROP ", -1) <= r.v\nDETACH DELETE n");
+    return p2n_buf_steal(&b);
+}
+
+static void end_merge(P2nBuf *b, const Mapping *m, const MappingEnd *end, const char *var, const char *param)
+{
+    const MappingEntity *t = &m->entities[end->target];
+    p2n_buf_printf(b, "MERGE (%s:", var);
+    mapping_cypher_ident(b, t->labels[0].s);
+    p2n_buf_append_str(b, " {");
+    mapping_cypher_ident(b, t->cols[t->key_cols[0]].property);
+    p2n_buf_printf(b, ": %s})\n", param);
+}
+
+static char *link_upsert(const Mapping *m, const MappingEntity *e)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nOPTIONAL MATCH ()-[cur:");
+    mapping_cypher_ident(&b, e->rel_type);
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->()\n"
+                           "WITH r, collect(cur) AS cur\n"
+                           "WHERE all(c IN cur WHERE coalesce(c." MAPPING_VERSION_PROP ", -1) <= r.v)\n");
+    end_merge(&b, m, &e->from, "a", "r.f");
+    end_merge(&b, m, &e->to, "b", "r.t");
+    p2n_buf_append_str(&b, "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
+                           "MERGE (a)-[e:");
+    mapping_cypher_ident(&b, e->rel_type);
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
+                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+    return p2n_buf_steal(&b);
+}
+
+static char *link_delete(const MappingEntity *e)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMATCH ()-[e:");
+    mapping_cypher_ident(&b, e->rel_type);
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->()\n"
+                           "WHERE coalesce(e." MAPPING_VERSION_PROP ", -1) <= r.v\nDELETE e");
+    return p2n_buf_steal(&b);
+}
+
+/* CREATE CONSTRAINT `p2n_<label>_<props>` IF NOT EXISTS FOR (n:`L`) REQUIRE (n.`a`, ...) IS UNIQUE */
+static char *node_constraint(const char *label, const char *const *props, size_t n)
+{
+    P2nBuf name, b;
+    p2n_buf_init(&name);
+    p2n_buf_init(&b);
+    p2n_buf_printf(&name, "p2n_%s", label);
+    for (size_t i = 0; i < n; i++)
+        p2n_buf_printf(&name, "_%s", props[i]);
+    p2n_buf_append_str(&b, "CREATE CONSTRAINT ");
+    mapping_cypher_ident(&b, name.failed ? "p2n" : (const char *)name.data);
+    p2n_buf_append_str(&b, " IF NOT EXISTS FOR (n:");
+    mapping_cypher_ident(&b, label);
+    p2n_buf_append_str(&b, ") REQUIRE (");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            p2n_buf_append_str(&b, ", ");
+        p2n_buf_append_str(&b, "n.");
+        mapping_cypher_ident(&b, props[i]);
+    }
+    p2n_buf_append_str(&b, ") IS UNIQUE");
+    p2n_buf_free(&name);
+    return p2n_buf_steal(&b);
+}
+
+static char *rel_index(const char *type)
+{
+    P2nBuf name, b;
+    p2n_buf_init(&name);
+    p2n_buf_init(&b);
+    p2n_buf_printf(&name, "p2n_%s_" MAPPING_REL_ID_PROP, type);
+    p2n_buf_append_str(&b, "CREATE INDEX ");
+    mapping_cypher_ident(&b, name.failed ? "p2n" : (const char *)name.data);
+    p2n_buf_append_str(&b, " IF NOT EXISTS FOR ()-[e:");
+    mapping_cypher_ident(&b, type);
+    p2n_buf_append_str(&b, "]-() ON (e." MAPPING_REL_ID_PROP ")");
+    p2n_buf_free(&name);
+    return p2n_buf_steal(&b);
+}
+
+static bool push(char ***arr, size_t *n, char *s)
+{
+    if (s == NULL)
+        return false;
+    char **na = realloc(*arr, (*n + 1) * sizeof(*na));
+    if (na == NULL) {
+        free(s);
+        return false;
+    }
+    *arr = na;
+    na[(*n)++] = s;
+    return true;
+}
+
+int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err)
+{
+    MappingPlan *p = &e->plan;
+    bool ok = (p->read_sql = build_read_sql(m, e)) != NULL;
+    if (e->kind == MAPPING_NODE) {
+        ok = ok && push(&p->upsert, &p->nupsert, node_upsert(e));
+        for (size_t i = 0; ok && i < e->nrels; i++)
+            ok = push(&p->upsert, &p->nupsert, rel_upsert(m, e, i));
+        ok = ok && (p->delete_cypher = node_delete(e)) != NULL;
+        const char *props[64];
+        size_t n = e->nkeys < 64 ? e->nkeys : 64;
+        for (size_t i = 0; i < n; i++)
+            props[i] = e->cols[e->key_cols[i]].property;
+        ok = ok && push(&p->schema, &p->nschema, node_constraint(e->labels[0].s, props, n));
+        for (size_t i = 0; ok && i < e->nrels; i++) {
+            if (e->rels[i].target >= 0)
+                continue;
+            const char *vp = e->rels[i].value_property;
+            ok = push(&p->schema, &p->nschema, node_constraint(e->rels[i].value_label, &vp, 1));
+        }
+    } else {
+        ok = ok && push(&p->upsert, &p->nupsert, link_upsert(m, e));
+        ok = ok && (p->delete_cypher = link_delete(e)) != NULL;
+        ok = ok && push(&p->schema, &p->nschema, rel_index(e->rel_type));
+    }
+    if (!ok)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    return 0;
+}

@@ -1,0 +1,319 @@
+/*
+ * The mapping: a YAML file that says which PostgreSQL tables become which Neo4j nodes and
+ * relationships, how columns convert to property types, and where the servers are.
+ * docs/mapping.md is the user's reference; this header is the sync engine's contract.
+ *
+ * Life cycle:
+ *   mapping_load_file()      parse + structural checks (no server needed); every error names
+ *                            file:line and, for an unknown key, the closest valid one
+ *   mapping_catalog_load()   read the live catalog (libpq, read-only)
+ *   mapping_resolve()        check every table, column, type and key against that catalog and
+ *                            fix each column's conversion; builds each entity's MappingPlan
+ *   mapping_free()
+ * Nothing is written anywhere by any of these.
+ *
+ * ---- The engine's contract (per entity; MappingEntity.plan after mapping_resolve) ----
+ * Entity ids are text, the queue's entity_id: a single key's text form (`col::text`), or for a
+ * composite key a JSON array of the key columns' text forms, exactly as PostgreSQL's
+ * `jsonb_build_array(a::text, b::text)::text` prints it (`["1", "x"]`). mapping_sql_id_expr()
+ * gives that SQL expression for any row alias (e.g. NEW/OLD in a trigger), so producers and the
+ * engine cannot disagree.
+ *
+ * (a) plan.read_sql: one parameter, $1 = a text[] of entity ids (mapping_ids_param() builds it).
+ *     Result columns: 0 `_p2n_id` (text id), 1 `_p2n_deleted` ('t' when the soft-delete filter
+ *     matches, or for a join-table relationship when an endpoint is NULL), then
+ *     entity.cols[i] at column 2 + i, cast so the encoder knows their text form. An id with no
+ *     row, or a row whose _p2n_deleted is 't', is a delete.
+ * (b) mapping_row_encode(): one result row -> one PackStream map (the element of $rows):
+ *       node entity:  {k: key (or [k1, k2..] when composite), v: version, p: {properties},
+ *                      r0: [targets of relationship 0], r1: [...], ...}
+ *       relationship: {id: entity id, v: version, f: from key, t: to key, p: {properties}}
+ *     mapping_id_encode() encodes an id alone for deletes: {k, v} or {id, v}.
+ *     `version` is supplied by the engine (any int64 that grows with each change of an entity);
+ *     Neo4j keeps it in `_p2n_version` and ignores rows older than what it holds.
+ * (c) plan.upsert[0..nupsert): Cypher statements, each taking the same $rows list (all encoded
+ *     rows of one entity type), run in order in one transaction. The first MERGEs nodes (or the
+ *     join-table relationship), skips rows older than the stored version, replaces all
+ *     properties (`SET n = r.p`: a property that became NULL disappears) and stores the
+ *     version; the following ones (one per relationship kind) MERGE current relationships, to a
+ *     placeholder node holding only the key when the target does not exist yet, and delete
+ *     those no longer present. plan.delete_cypher takes $rows of mapping_id_encode() maps.
+ *     plan.schema[]: idempotent uniqueness constraints / indexes (run once before syncing).
+ * Labels, relationship types and property names are backtick-quoted (a backtick doubled);
+ * values only ever travel as parameters.
+ */
+#ifndef P2N_MAPPING_H
+#define P2N_MAPPING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+/* The property written on nodes and relationships to make writes monotonic. */
+#define MAPPING_VERSION_PROP "_p2n_version"
+/* The property holding a join-table relationship's entity id. */
+#define MAPPING_REL_ID_PROP "_p2n_id"
+/* Limits of the loader (hostile files). */
+#define MAPPING_MAX_FILE_SIZE (4u * 1024u * 1024u)
+#define MAPPING_MAX_ITEMS 10000u
+
+/* How a column's value becomes a Neo4j value. */
+typedef enum MappingConv {
+    MAPPING_CONV_AUTO = 0,      /* decided from the column's type by mapping_resolve() */
+    MAPPING_CONV_INT,           /* smallint, integer, bigint, oid */
+    MAPPING_CONV_FLOAT,         /* real, double precision; numeric when chosen */
+    MAPPING_CONV_BOOL,
+    MAPPING_CONV_STRING,        /* text and anything else via ::text (uuid, enums, numeric...) */
+    MAPPING_CONV_DATETIME,      /* timestamptz -> DateTime (UTC offset 0) */
+    MAPPING_CONV_LOCALDATETIME, /* timestamp -> LocalDateTime */
+    MAPPING_CONV_DATE,          /* date -> Date */
+    MAPPING_CONV_MAP,           /* json/jsonb object flattened into <property>.<key> properties */
+    MAPPING_CONV_BYTES          /* bytea -> byte array */
+} MappingConv;
+
+/* "int", "float", ...; NULL for an out-of-range value. */
+const char *mapping_conv_name(MappingConv c);
+/* Parses a conversion name as written in the file; -1 when unknown. */
+int mapping_conv_parse(const char *s);
+
+typedef struct MappingStr {
+    char *s;
+    int line;
+} MappingStr;
+
+typedef struct MappingPair {
+    char *key;   /* column */
+    char *value; /* property name or conversion name */
+    int line;
+} MappingPair;
+
+/* One selected column (after mapping_resolve). */
+typedef struct MappingColumn {
+    char *column;      /* PostgreSQL column name */
+    char *property;    /* Neo4j property name; NULL for a column read only for a relationship */
+    MappingConv conv;  /* of the value, or of each element when is_array */
+    bool is_array;
+    char *pg_type;     /* catalog type name, e.g. "uuid" (element type for arrays) */
+    char *sql_type;    /* format_type() form for casts, e.g. "timestamp with time zone" */
+} MappingColumn;
+
+typedef enum MappingEntityKind {
+    MAPPING_NODE = 0, /* a table whose rows are nodes */
+    MAPPING_LINK = 1  /* a join table whose rows are relationships */
+} MappingEntityKind;
+
+/* A relationship read from a column of a node entity's row. */
+typedef struct MappingRel {
+    int line;
+    char *type;           /* relationship type */
+    char *column;         /* FK column, array of keys, or scalar(s) for value nodes */
+    char *to_entity;      /* target entity name (FK / array of keys) */
+    char *value_label;    /* value nodes: label and key property (to_entity NULL) */
+    char *value_property;
+    bool incoming;        /* direction: false (n)-[:T]->(target), true (n)<-[:T]-(target) */
+    /* resolved */
+    int target;           /* entity index, -1 for value nodes */
+    int col;              /* index into the entity's cols */
+} MappingRel;
+
+/* One end of a join-table relationship. */
+typedef struct MappingEnd {
+    char *entity;
+    char *column;
+    int line;
+    int target; /* resolved entity index */
+    int col;    /* resolved index into cols */
+} MappingEnd;
+
+typedef struct MappingPlan {
+    char *read_sql;
+    char **upsert;
+    size_t nupsert;
+    char *delete_cypher;
+    char **schema;
+    size_t nschema;
+} MappingPlan;
+
+typedef struct MappingEntity {
+    MappingEntityKind kind;
+    char *name; /* entity_type in the queue */
+    int line;
+    char *schema; /* NULL: the source's schema */
+    char *table;
+    int table_line;
+    /* nodes */
+    MappingStr *labels; /* labels[0] is the primary label (MERGE and constraint); default: name */
+    size_t nlabels;
+    MappingRel *rels;
+    size_t nrels;
+    /* relationships (join tables) */
+    char *rel_type;
+    MappingEnd from, to;
+    /* both */
+    MappingStr *keys;
+    size_t nkeys;
+    int key_line;
+    bool props_all;       /* true unless `properties:` lists columns */
+    MappingStr *include;  /* with props_all false */
+    size_t ninclude;
+    MappingStr *exclude;
+    size_t nexclude;
+    MappingPair *renames; /* column -> property */
+    size_t nrenames;
+    MappingPair *converts; /* column -> conversion name */
+    size_t nconverts;
+    char *delete_when; /* operator-written SQL boolean expression over the row (trusted config) */
+    int delete_when_line;
+    /* resolved by mapping_resolve() */
+    bool resolved;
+    MappingColumn *cols; /* select order: key columns first, then properties, then others */
+    size_t ncols;
+    size_t *key_cols; /* nkeys indexes into cols */
+    MappingPlan plan;
+} MappingEntity;
+
+typedef struct MappingSync {
+    int64_t sync_interval_ms;  /* syncIntervalMs, 300000 */
+    int64_t batch_size_limit;  /* batchSizeLimit, 100 */
+    int64_t sync_timeout_ms;   /* syncTimeoutMs, 30000 */
+    bool enable_auto_sync;     /* enableAutoSync, true */
+    int64_t max_attempts;      /* maxAttempts, 3 */
+    int64_t backoff_base_ms;   /* backoffBaseMs, 1000 */
+    int64_t backoff_cap_ms;    /* backoffCapMs, 60000 */
+} MappingSync;
+
+typedef struct Mapping {
+    char *path; /* as given, for messages */
+    /* source */
+    char *conninfo;      /* libpq conninfo or URL; "" = PG* environment */
+    char *source_schema; /* default "public" */
+    /* target */
+    char *neo4j_uri;      /* default NEO4J_URI or bolt://localhost:7687 */
+    char *neo4j_user;     /* default NEO4J_USER or neo4j */
+    char *neo4j_password; /* NEO4J_PASSWORD, `password:` or `password_file:`; never printed */
+    char *neo4j_database; /* "" = the server's default database */
+    MappingSync sync;
+    MappingEntity *entities;
+    size_t nentities;
+} Mapping;
+
+/* Looks up an environment variable; NULL when unset. Tests and the fuzzer pass their own. */
+typedef const char *(*MappingEnvFn)(const char *name, void *ctx);
+
+/* Every problem found, each "file:line: message" (a loader or resolver collects them all). */
+typedef struct MappingDiags {
+    char **msgs;
+    size_t n;
+    size_t cap;
+} MappingDiags;
+
+void mapping_diags_free(MappingDiags *d);
+void mapping_diags_add(MappingDiags *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Parses a mapping from text (path is used only in messages and may be NULL: "<string>").
+ * env may be NULL (getenv). On success *out is a new Mapping and 0 is returned; otherwise every
+ * problem is in diags (if not NULL), err holds the first with a count, and P2N_ECONFIG (or
+ * P2N_ENOMEM) is returned. Secrets read (passwords) are registered with p2n_log_add_secret().
+ */
+int mapping_load_string(const char *text, size_t len, const char *path, MappingEnvFn env,
+                        void *env_ctx, Mapping **out, MappingDiags *diags, P2nErr *err);
+/* Reads the file (at most MAPPING_MAX_FILE_SIZE) and calls mapping_load_string(). */
+int mapping_load_file(const char *path, MappingEnvFn env, void *env_ctx, Mapping **out,
+                      MappingDiags *diags, P2nErr *err);
+void mapping_free(Mapping *m);
+
+/* The entity with that name, or NULL. */
+MappingEntity *mapping_entity_find(const Mapping *m, const char *name);
+
+/* ---- the catalog (what the database has) ---- */
+typedef struct MappingCatColumn {
+    char *name;
+    char *type;     /* pg_type.typname of the (domain's base) type, element type for arrays */
+    char *sql_type; /* format_type(), e.g. "uuid[]", "numeric(14,2)" */
+    bool is_array;
+    bool is_enum;
+    bool not_null;
+} MappingCatColumn;
+
+typedef struct MappingCatTable {
+    char *schema;
+    char *name;
+    MappingCatColumn *cols;
+    size_t ncols;
+    char ***uniques; /* each unique index / primary key as a NULL-terminated column list */
+    size_t nuniques;
+    int pkey; /* index into uniques of the primary key, -1 if none */
+} MappingCatTable;
+
+typedef struct MappingCatalog {
+    MappingCatTable *tables;
+    size_t ntables;
+} MappingCatalog;
+
+/* Reads every user table (and view) with its columns and unique keys. Needs only SELECT. */
+struct pg_conn;
+int mapping_catalog_load(struct pg_conn *conn, MappingCatalog *cat, P2nErr *err);
+void mapping_catalog_free(MappingCatalog *cat);
+/* Building a catalog by hand (tests): returns the table / column just added. */
+MappingCatTable *mapping_catalog_add_table(MappingCatalog *cat, const char *schema, const char *name);
+MappingCatColumn *mapping_catalog_add_column(MappingCatTable *t, const char *name, const char *type,
+                                             bool is_array, bool not_null);
+/* Adds a unique key (NULL-terminated column names); primary marks it as the primary key. */
+void mapping_catalog_add_unique(MappingCatTable *t, const char *const *cols, bool primary);
+
+/*
+ * Checks the mapping against the catalog: every table, column, type, key, relationship target
+ * and conversion. Each problem goes to diags as "file:line: entity "X": ... (did you mean ...)".
+ * On success every entity is resolved and its plan built. Returns 0 or P2N_ECONFIG.
+ */
+int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, P2nErr *err);
+
+/*
+ * With a live connection: PREPAREs (never runs) each entity's read_sql, which checks the
+ * soft-delete expressions and the casts, reporting file:line. Returns 0 or P2N_ECONFIG.
+ */
+int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diags, P2nErr *err);
+
+/* ---- generator helpers ---- */
+/* Appends `name` with each backtick doubled, inside backticks (Cypher). */
+void mapping_cypher_ident(P2nBuf *b, const char *name);
+/* Appends "name" with each double quote doubled (SQL). */
+void mapping_sql_ident(P2nBuf *b, const char *name);
+/* Appends the SQL expression for the entity id of a row named `alias` (e.g. "NEW"). */
+void mapping_sql_id_expr(const MappingEntity *e, const char *alias, P2nBuf *b);
+/* Appends a PostgreSQL text[] literal holding ids (the $1 of read_sql). */
+void mapping_ids_param(const char *const *ids, size_t n, P2nBuf *b);
+/* The schema-qualified table of an entity, quoted. */
+void mapping_sql_table(const Mapping *m, const MappingEntity *e, P2nBuf *b);
+/* Builds e->plan (called by mapping_resolve). */
+int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err);
+
+/* ---- row encoding ---- */
+/*
+ * Encodes row `row` of a read_sql result (text format) as one $rows map (see the contract at the
+ * top). Errors (P2N_EINVAL: a value that does not parse as its declared type) name the entity,
+ * the id and the column. The caller should not send a row for which this fails.
+ */
+struct pg_result;
+int mapping_row_encode(const MappingEntity *e, const struct pg_result *res, int row,
+                       int64_t version, P2nBuf *out, P2nErr *err);
+/* Same, from the row's column values as strings (NULL = SQL NULL): vals[i] is result column i. */
+int mapping_row_encode_values(const MappingEntity *e, const char *const *vals, size_t nvals,
+                              int64_t version, P2nBuf *out, P2nErr *err);
+/* Encodes an id for plan.delete_cypher: {k, v} (node) or {id, v} (relationship). */
+int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P2nBuf *out,
+                      P2nErr *err);
+
+/* ---- report ---- */
+/* Appends a readable summary of the graph model (labels, keys, properties, relationships). */
+void mapping_summary(const Mapping *m, P2nBuf *b);
+/* Levenshtein distance (bytes), capped at 255; used for "did you mean". */
+unsigned mapping_levenshtein(const char *a, const char *b);
+/* The candidate closest to s if close enough to be a plausible typo, else NULL. */
+const char *mapping_closest(const char *s, const char *const *cands, size_t n);
+
+#endif
