@@ -9,10 +9,12 @@
 #include "pg2neo.h"
 
 extern const CliCommand cli_cmd_ping;
+extern const CliCommand cli_cmd_check;
 extern const CliCommand cli_cmd_cypher;
 
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
+    &cli_cmd_check,
     &cli_cmd_cypher,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
