@@ -865,6 +865,23 @@ static void load_root(Ld *ld, Mapping *m, const yaml_node_t *root)
         lerr(ld, root, "too many entities");
         return;
     }
+    const yaml_node_t *secs[2] = {ents, links};
+    for (int k = 0; k < 2; k++) {
+        /* names are free-form: only duplicates are checked here */
+        const yaml_node_t *sec = secs[k];
+        if (sec == NULL || sec->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *p = sec->data.mapping.pairs.start; p < sec->data.mapping.pairs.top; p++) {
+            const char *ks = key_text(node_get(ld, p->key));
+            for (yaml_node_pair_t *q = sec->data.mapping.pairs.start; ks && q < p; q++) {
+                const char *qs = key_text(node_get(ld, q->key));
+                if (qs && strcmp(qs, ks) == 0) {
+                    lerr(ld, node_get(ld, p->key), "duplicate key \"%s\" in %s", ks, k ? "relationships" : "entities");
+                    break;
+                }
+            }
+        }
+    }
     if (ents && ents->type == YAML_MAPPING_NODE && ne == 0)
         lerr(ld, ents, "the mapping has no entities");
     m->entities = calloc(ne + nl ? ne + nl : 1, sizeof(*m->entities));

@@ -65,14 +65,25 @@ unsigned mapping_levenshtein(const char *a, const char *b)
     return row[lb] > 255 ? 255 : row[lb];
 }
 
+static void lower_copy(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < cap; i++)
+        dst[i] = (char)((src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i]);
+    dst[i] = '\0';
+}
+
 const char *mapping_closest(const char *s, const char *const *cands, size_t n)
 {
     const char *best = NULL;
     unsigned bestd = 256;
+    char ls[256], lc[256];
+    lower_copy(ls, sizeof(ls), s);
     for (size_t i = 0; i < n; i++) {
         if (cands[i] == NULL)
             continue;
-        unsigned d = mapping_levenshtein(s, cands[i]);
+        lower_copy(lc, sizeof(lc), cands[i]);
+        unsigned d = mapping_levenshtein(ls, lc);
         if (d < bestd) {
             bestd = d;
             best = cands[i];
@@ -82,9 +93,20 @@ const char *mapping_closest(const char *s, const char *const *cands, size_t n)
         return NULL;
     size_t len = strlen(s);
     unsigned limit = len <= 3 ? 1u : (len <= 6 ? 2u : (unsigned)(len / 3 + 1));
-    if (bestd > limit)
-        return NULL;
-    return best;
+    if (bestd <= limit)
+        return best;
+    /* a truncated or extended name ("batchSize" for "batchSizeLimit") */
+    if (len >= 3) {
+        for (size_t i = 0; i < n; i++) {
+            if (cands[i] == NULL)
+                continue;
+            lower_copy(lc, sizeof(lc), cands[i]);
+            size_t lcl = strlen(lc);
+            if (strncmp(ls, lc, lcl < len ? lcl : len) == 0 && (lcl < len ? lcl : len) >= 3)
+                return cands[i];
+        }
+    }
+    return NULL;
 }
 
 static const char *const conv_names[] = {
