@@ -197,8 +197,11 @@ static int tls_start(BoltTransport *t, const char *host, const BoltTlsOptions *t
     if (t->ssl == NULL || SSL_set_fd(t->ssl, t->fd) != 1)
         return p2n_err_set(err, P2N_ETLS, "could not set up TLS: %s", ssl_error_text(buf, sizeof(buf)));
     bool ip = host_is_ip(host);
-    if (!ip)
-        SSL_set_tlsext_host_name(t->ssl, host);
+    if (!ip) {
+        char sni[256]; /* a non-const copy: the OpenSSL macro casts its argument to void * */
+        snprintf(sni, sizeof(sni), "%s", host);
+        SSL_set_tlsext_host_name(t->ssl, sni);
+    }
     if (tls->mode == BOLT_TLS_VERIFY) {
         X509_VERIFY_PARAM *param = SSL_get0_param(t->ssl);
         int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) : X509_VERIFY_PARAM_set1_host(param, host, 0);
