@@ -11,11 +11,17 @@
 extern const CliCommand cli_cmd_ping;
 extern const CliCommand cli_cmd_check;
 extern const CliCommand cli_cmd_cypher;
+extern const CliCommand cli_cmd_init;
+extern const CliCommand cli_cmd_uninstall;
+extern const CliCommand cli_cmd_triggers;
 
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
     &cli_cmd_check,
     &cli_cmd_cypher,
+    &cli_cmd_init,
+    &cli_cmd_uninstall,
+    &cli_cmd_triggers,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,99 @@
+/* pg2neo triggers list | install | drop: inspect and manage the capture triggers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/capture_args.h"
+#include "cli/cli.h"
+
+static void triggers_help(void)
+{
+    printf("usage: pg2neo triggers list    [--schema NAME] [--table SPEC]... [--tables-file FILE]\n"
+           "       pg2neo triggers install [--schema NAME] --table SPEC... | --tables-file FILE\n"
+           "       pg2neo triggers drop    [--schema NAME] (--table SPEC... | --all)\n\n"
+           "list shows each mapped table as captured, missing (no trigger) or stale (incomplete,\n"
+           "outdated, installed for a different mapping, or on a table that is not mapped); without\n"
+           "tables it shows what is installed. Exit code 3 when anything is missing or stale.\n"
+           "  SPEC = schema.table:EntityType:key1,key2[:array1,array2[:watched1,watched2]]\n");
+}
+
+static int do_list(PGconn *pg, CliCaptureArgs *a)
+{
+    P2nErr err;
+    p2n_err_clear(&err);
+    PgCaptureEntry *e = NULL;
+    size_t n = 0;
+    if (pg_capture_list(pg, a->schema, a->tables, a->n, &e, &n, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    printf("%-9s %-40s %-20s %s\n", "STATE", "TABLE", "ENTITY", "DETAIL");
+    for (size_t i = 0; i < n; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "%s.%s", e[i].schema, e[i].table);
+        printf("%-9s %-40s %-20s %s\n", pg_capture_state_name(e[i].state), name, e[i].entity_type, e[i].detail);
+        if (e[i].state != PG_CAPTURE_CAPTURED)
+            rc = CLI_DIFF;
+    }
+    if (n == 0)
+        printf("(no captured tables)\n");
+    free(e);
+    return rc;
+}
+
+static int triggers_run(int argc, char **argv)
+{
+    CliCaptureArgs a;
+    int rc = cli_capture_args_parse(argc, argv, 1, &a);
+    if (rc)
+        return rc;
+    const char *sub = a.positional;
+    if (!sub || (strcmp(sub, "list") && strcmp(sub, "install") && strcmp(sub, "drop"))) {
+        cli_errorf("expected list, install or drop");
+        cli_capture_args_free(&a);
+        return CLI_USAGE;
+    }
+    if (strcmp(sub, "install") == 0 && a.n == 0) {
+        cli_errorf("triggers install needs --table or --tables-file");
+        cli_capture_args_free(&a);
+        return CLI_USAGE;
+    }
+    if (strcmp(sub, "drop") == 0 && a.n == 0 && !a.all) {
+        cli_errorf("triggers drop needs --table, --tables-file or --all");
+        cli_capture_args_free(&a);
+        return CLI_USAGE;
+    }
+    PGconn *pg = cli_pg_connect();
+    if (!pg) {
+        cli_capture_args_free(&a);
+        return CLI_FAIL;
+    }
+    P2nErr err;
+    p2n_err_clear(&err);
+    if (strcmp(sub, "list") == 0) {
+        rc = do_list(pg, &a);
+    } else if (strcmp(sub, "install") == 0) {
+        if (pg_capture_install(pg, a.schema, a.tables, a.n, &err) < 0) {
+            cli_errorf("%s", err.msg);
+            rc = err.code == P2N_EINVAL || err.code == P2N_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
+        } else {
+            for (size_t i = 0; i < a.n; i++)
+                printf("captured %s.%s as %s\n", a.tables[i].schema, a.tables[i].table, a.tables[i].entity_type);
+        }
+    } else {
+        int r = a.all ? pg_capture_drop_all(pg, a.schema, &err) : pg_capture_uninstall(pg, a.schema, a.tables, a.n, &err);
+        if (r < 0) {
+            cli_errorf("%s", err.msg);
+            rc = CLI_FAIL;
+        } else {
+            printf("capture triggers dropped\n");
+        }
+    }
+    PQfinish(pg);
+    cli_capture_args_free(&a);
+    return rc;
+}
+
+const CliCommand cli_cmd_triggers = {"triggers", "list, install or drop capture triggers", triggers_run,
+                                     triggers_help};

@@ -1,0 +1,1007 @@
+/*
+ * Capture triggers: generation from the catalog, install, drop, and the list that tells
+ * captured, missing and stale tables apart. The generated SQL is explained in docs/capture.md.
+ */
+#include "pg/capture.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "pg/pgutil.h"
+
+#define QBUF 200
+
+/* ---------- names ---------- */
+
+static uint32_t fnv1a(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = a; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ 0u) * 16777619u;
+    for (const char *p = b; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+/* prefix + middle + suffix, cut to 63 bytes with a hash of the whole when too long */
+static void make_name(char *buf, size_t size, const char *prefix, const char *middle, const char *suffix,
+                      const char *hash_extra)
+{
+    char full[512];
+    snprintf(full, sizeof(full), "%s%s%s", prefix, middle, suffix);
+    if (strlen(full) <= 63) {
+        snprintf(buf, size, "%s", full);
+        return;
+    }
+    uint32_t h = fnv1a(full, hash_extra);
+    size_t keep = 63 - 9 - strlen(prefix) - strlen(suffix);
+    /* do not cut inside a UTF-8 sequence */
+    while (keep > 0 && ((uint8_t)middle[keep] & 0xC0) == 0x80)
+        keep--;
+    snprintf(buf, size, "%s%.*s_%08x%s", prefix, (int)keep, middle, h, suffix);
+}
+
+void pg_capture_function_name(char *buf, size_t size, const char *schema, const char *table,
+                              const char *kind)
+{
+    char middle[300];
+    if (strcmp(schema, "public") == 0)
+        snprintf(middle, sizeof(middle), "%s", table);
+    else
+        snprintf(middle, sizeof(middle), "%s_%s", schema, table);
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "on_entity_%s_", kind);
+    make_name(buf, size, prefix, middle, "", schema);
+}
+
+void pg_capture_trigger_name(char *buf, size_t size, const char *table, const char *kind)
+{
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), "_sync_%s", kind);
+    make_name(buf, size, "", table, suffix, "");
+}
+
+const char *pg_capture_state_name(PgCaptureState s)
+{
+    switch (s) {
+    case PG_CAPTURE_CAPTURED: return "captured";
+    case PG_CAPTURE_MISSING: return "missing";
+    case PG_CAPTURE_STALE: return "stale";
+    }
+    return "?";
+}
+
+/* ---------- spec parsing ---------- */
+
+static int split_list(char *s, const char **slots, size_t *n)
+{
+    *n = 0;
+    if (!s || !*s)
+        return 0;
+    for (char *p = s;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return -1;
+        slots[(*n)++] = p;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err)
+{
+    memset(out, 0, sizeof(*out));
+    size_t len = strlen(text);
+    if (len == 0 || len > 4000)
+        return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%.80s\": empty or too long", text);
+    out->storage = strdup(text);
+    out->lists = calloc(len + 1, sizeof(char *));
+    if (!out->storage || !out->lists) {
+        pg_capture_spec_free(out);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    char *fields[5] = {0};
+    size_t nf = 0;
+    for (char *p = out->storage; nf < 5;) {
+        fields[nf++] = p;
+        char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        *colon = '\0';
+        p = colon + 1;
+        if (nf == 5) {
+            pg_capture_spec_free(out);
+            return p2n_err_set(err, P2N_EINVAL,
+                               "invalid table spec \"%s\": expected schema.table:EntityType:keys[:arrays[:watched]]",
+                               text);
+        }
+    }
+    if (nf < 2 || !*fields[0] || !*fields[1]) {
+        pg_capture_spec_free(out);
+        return p2n_err_set(err, P2N_EINVAL,
+                           "invalid table spec \"%s\": expected schema.table:EntityType:keys[:arrays[:watched]]",
+                           text);
+    }
+    char *dot = strchr(fields[0], '.');
+    if (dot) {
+        *dot = '\0';
+        out->t.schema = fields[0];
+        out->t.table = dot + 1;
+    } else {
+        out->t.schema = "public";
+        out->t.table = fields[0];
+    }
+    if (!*out->t.schema || !*out->t.table || strchr(out->t.table, '.')) {
+        pg_capture_spec_free(out);
+        return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%s\": bad table name", text);
+    }
+    out->t.entity_type = fields[1];
+    const char **slot = out->lists;
+    size_t cnt = 0;
+    const char *what[3] = {"key", "array", "watched"};
+    for (int i = 0; i < 3; i++) {
+        char *f = fields[2 + i];
+        if (split_list(f, slot, &cnt) < 0) {
+            pg_capture_spec_free(out);
+            return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%s\": empty %s column name", text,
+                               what[i]);
+        }
+        if (i == 0) {
+            out->t.key_columns = slot;
+            out->t.n_keys = cnt;
+        } else if (i == 1) {
+            out->t.array_columns = slot;
+            out->t.n_arrays = cnt;
+        } else {
+            out->t.watched_columns = slot;
+            out->t.n_watched = cnt;
+        }
+        slot += cnt;
+    }
+    return 0;
+}
+
+void pg_capture_spec_free(PgCaptureSpec *s)
+{
+    if (!s)
+        return;
+    free(s->storage);
+    free(s->lists);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---------- catalog ---------- */
+
+typedef struct Column {
+    char *name;
+    bool is_array;
+    bool comparable;   /* a default btree opclass: IS DISTINCT FROM / EXCEPT work on the type */
+    bool elem_comparable;
+} Column;
+
+typedef struct TableInfo {
+    char oid[16];
+    Column *cols;
+    size_t ncols;
+    char **pk;
+    size_t npk;
+} TableInfo;
+
+static void table_info_free(TableInfo *ti)
+{
+    for (size_t i = 0; i < ti->ncols; i++)
+        free(ti->cols[i].name);
+    free(ti->cols);
+    for (size_t i = 0; i < ti->npk; i++)
+        free(ti->pk[i]);
+    free(ti->pk);
+    memset(ti, 0, sizeof(*ti));
+}
+
+static const Column *find_col(const TableInfo *ti, const char *name)
+{
+    for (size_t i = 0; i < ti->ncols; i++)
+        if (strcmp(ti->cols[i].name, name) == 0)
+            return &ti->cols[i];
+    return NULL;
+}
+
+static int table_info_load(PGconn *conn, const PgCaptureTable *t, TableInfo *ti, P2nErr *err)
+{
+    memset(ti, 0, sizeof(*ti));
+    const char *p[2] = {t->schema, t->table};
+    PGresult *r = NULL;
+    int rc = pgu_query(conn,
+                       "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                       2, p, &r, "could not look up the table", err);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return p2n_err_set(err, P2N_ENOTFOUND, "table \"%s.%s\" does not exist", t->schema, t->table);
+    }
+    snprintf(ti->oid, sizeof(ti->oid), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *p1[1] = {ti->oid};
+    rc = pgu_query(conn,
+                   "WITH bt AS (SELECT c.opcintype FROM pg_opclass c JOIN pg_am m ON m.oid = c.opcmethod"
+                   "            WHERE m.amname = 'btree' AND c.opcdefault)"
+                   " SELECT a.attname, t.typcategory = 'A' AND t.typelem <> 0,"
+                   "        a.atttypid IN (SELECT opcintype FROM bt) OR"
+                   "          (t.typcategory = 'A' AND t.typelem IN (SELECT opcintype FROM bt)),"
+                   "        t.typelem IN (SELECT opcintype FROM bt)"
+                   "   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+                   "  WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped"
+                   "  ORDER BY a.attnum",
+                   1, p1, &r, "could not read the table's columns", err);
+    if (rc < 0)
+        return rc;
+    int n = PQntuples(r);
+    ti->cols = calloc((size_t)n + 1, sizeof(Column));
+    if (!ti->cols) {
+        PQclear(r);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        Column *c = &ti->cols[ti->ncols++];
+        c->name = strdup(PQgetvalue(r, i, 0));
+        c->is_array = PQgetvalue(r, i, 1)[0] == 't';
+        c->comparable = PQgetvalue(r, i, 2)[0] == 't';
+        c->elem_comparable = PQgetvalue(r, i, 3)[0] == 't';
+        if (!c->name) {
+            PQclear(r);
+            table_info_free(ti);
+            return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+    }
+    PQclear(r);
+    rc = pgu_query(conn,
+                   "SELECT a.attname FROM pg_index i"
+                   "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])"
+                   " WHERE i.indrelid = $1::oid AND i.indisprimary"
+                   " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                   1, p1, &r, "could not read the table's primary key", err);
+    if (rc < 0) {
+        table_info_free(ti);
+        return rc;
+    }
+    n = PQntuples(r);
+    ti->pk = calloc((size_t)n + 1, sizeof(char *));
+    if (!ti->pk) {
+        PQclear(r);
+        table_info_free(ti);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        ti->pk[ti->npk] = strdup(PQgetvalue(r, i, 0));
+        if (!ti->pk[ti->npk]) {
+            PQclear(r);
+            table_info_free(ti);
+            return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+        ti->npk++;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* ---------- SQL generation ---------- */
+
+typedef struct Gen {
+    const PgCaptureTable *t;
+    const TableInfo *ti;
+    const char *const *keys;
+    size_t nkeys;
+    char qs[QBUF];        /* quoted sync schema */
+    char qtable[2 * QBUF + 2];
+    char etype[2 * QBUF]; /* entity type as a literal */
+    char fn_change[64], fn_delete[64];
+} Gen;
+
+static void append_ident(P2nBuf *b, const char *prefix, const char *name)
+{
+    char q[QBUF];
+    if (pgu_quote_ident(q, sizeof(q), name) < 0) {
+        b->failed = true;
+        return;
+    }
+    p2n_buf_append_str(b, prefix);
+    p2n_buf_append_str(b, q);
+}
+
+static void append_literal(P2nBuf *b, const char *s)
+{
+    char q[2 * QBUF];
+    if (pgu_quote_literal(q, sizeof(q), s) < 0) {
+        b->failed = true;
+        return;
+    }
+    p2n_buf_append_str(b, q);
+}
+
+/* the entity id of a row: the key's text, or a JSON array of the key values' texts */
+static void append_id_expr(P2nBuf *b, const Gen *g, const char *alias)
+{
+    char pre[8];
+    snprintf(pre, sizeof(pre), "%s.", alias);
+    if (g->nkeys == 1) {
+        append_ident(b, pre, g->keys[0]);
+        p2n_buf_append_str(b, "::text");
+        return;
+    }
+    p2n_buf_append_str(b, "array_to_json(ARRAY[");
+    for (size_t i = 0; i < g->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, ", ");
+        append_ident(b, pre, g->keys[i]);
+        p2n_buf_append_str(b, "::text");
+    }
+    p2n_buf_append_str(b, "])::text");
+}
+
+static bool is_key(const Gen *g, const char *col)
+{
+    for (size_t i = 0; i < g->nkeys; i++)
+        if (strcmp(g->keys[i], col) == 0)
+            return true;
+    return false;
+}
+
+static bool in_list(const char *const *list, size_t n, const char *col)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], col) == 0)
+            return true;
+    return false;
+}
+
+static void append_distinct(P2nBuf *b, const Column *c)
+{
+    const char *cast = c->comparable ? "" : "::text";
+    append_ident(b, "o.", c->name);
+    p2n_buf_append_str(b, cast);
+    p2n_buf_append_str(b, " IS DISTINCT FROM ");
+    append_ident(b, "n.", c->name);
+    p2n_buf_append_str(b, cast);
+}
+
+/* ARRAY(SELECT e FROM unnest(a.col) e EXCEPT SELECT e FROM unnest(b.col) e ORDER BY 1) */
+static void append_array_except(P2nBuf *b, const Column *c, const char *a, const char *bb)
+{
+    const char *e = c->elem_comparable ? "e" : "e::text";
+    char pa[8], pb[8];
+    snprintf(pa, sizeof(pa), "%s.", a);
+    snprintf(pb, sizeof(pb), "%s.", bb);
+    p2n_buf_printf(b, "to_jsonb(ARRAY(SELECT %s FROM unnest(", e);
+    append_ident(b, pa, c->name);
+    p2n_buf_printf(b, ") e EXCEPT SELECT %s FROM unnest(", e);
+    append_ident(b, pb, c->name);
+    p2n_buf_append_str(b, ") e ORDER BY 1))");
+}
+
+static void append_change_body(P2nBuf *b, const Gen *g)
+{
+    char qk[QBUF];
+    pgu_quote_ident(qk, sizeof(qk), g->keys[0]);
+    p2n_buf_append_str(b, "BEGIN\n  IF TG_OP = 'INSERT' THEN\n");
+    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n", g->qs);
+    p2n_buf_printf(b, "    SELECT nextval('%s.graph_sync_version_seq'::regclass), 'u', %s, array_agg(", g->qs,
+                   g->etype);
+    append_id_expr(b, g, "n");
+    p2n_buf_append_str(b, ")\n      FROM new_rows n HAVING count(*) > 0;\n  ELSE\n");
+    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids, changed_arrays)\n",
+                   g->qs);
+    p2n_buf_printf(b, "    SELECT nextval('%s.graph_sync_version_seq'::regclass), d.op, %s, array_agg(d.id),\n"
+                      "           jsonb_object_agg(d.id, d.arrs) FILTER (WHERE d.arrs IS NOT NULL)\n"
+                      "      FROM (SELECT CASE WHEN n.%s IS NULL THEN 'd' ELSE 'u' END::\"char\" AS op,\n"
+                      "                   CASE WHEN n.%s IS NULL THEN ",
+                   g->qs, g->etype, qk, qk);
+    append_id_expr(b, g, "o");
+    p2n_buf_append_str(b, " ELSE ");
+    append_id_expr(b, g, "n");
+    p2n_buf_append_str(b, " END AS id,\n                   ");
+    /* array diffs, only for rows present on both sides */
+    const PgCaptureTable *t = g->t;
+    if (t->n_arrays == 0) {
+        p2n_buf_append_str(b, "NULL::jsonb AS arrs\n");
+    } else {
+        p2n_buf_printf(b, "CASE WHEN n.%s IS NOT NULL AND o.%s IS NOT NULL THEN\n"
+                          "                     NULLIF(jsonb_strip_nulls(jsonb_build_object(",
+                       qk, qk);
+        for (size_t i = 0; i < t->n_arrays; i++) {
+            const Column *c = find_col(g->ti, t->array_columns[i]);
+            if (i)
+                p2n_buf_append_str(b, ",");
+            p2n_buf_append_str(b, "\n                       ");
+            append_literal(b, c->name);
+            p2n_buf_append_str(b, ", CASE WHEN ");
+            append_distinct(b, c);
+            p2n_buf_append_str(b, " THEN jsonb_build_object('added', ");
+            append_array_except(b, c, "n", "o");
+            p2n_buf_append_str(b, ", 'removed', ");
+            append_array_except(b, c, "o", "n");
+            p2n_buf_append_str(b, ") END");
+        }
+        p2n_buf_append_str(b, ")), '{}'::jsonb) END AS arrs\n");
+    }
+    p2n_buf_append_str(b, "              FROM new_rows n FULL JOIN old_rows o ON ");
+    for (size_t i = 0; i < g->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, " AND ");
+        append_ident(b, "o.", g->keys[i]);
+        p2n_buf_append_str(b, " = ");
+        append_ident(b, "n.", g->keys[i]);
+    }
+    p2n_buf_printf(b, "\n             WHERE n.%s IS NULL OR o.%s IS NULL", qk, qk);
+    /* watched columns (all when none given) plus the array columns; keys are handled by the join */
+    for (size_t i = 0; i < g->ti->ncols; i++) {
+        const Column *c = &g->ti->cols[i];
+        if (is_key(g, c->name))
+            continue;
+        bool watched = t->n_watched == 0 || in_list(t->watched_columns, t->n_watched, c->name) ||
+                       in_list(t->array_columns, t->n_arrays, c->name);
+        if (!watched)
+            continue;
+        p2n_buf_append_str(b, "\n                OR ");
+        append_distinct(b, c);
+    }
+    p2n_buf_append_str(b, ") d\n     GROUP BY d.op;\n  END IF;\n  RETURN NULL;\nEND");
+}
+
+static void append_delete_body(P2nBuf *b, const Gen *g)
+{
+    p2n_buf_append_str(b, "BEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n");
+    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
+                      "    VALUES (nextval('%s.graph_sync_version_seq'::regclass), 't', %s, ARRAY['*']);\n"
+                      "  ELSE\n",
+                   g->qs, g->qs, g->etype);
+    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
+                      "    SELECT nextval('%s.graph_sync_version_seq'::regclass), 'd', %s, array_agg(",
+                   g->qs, g->qs, g->etype);
+    append_id_expr(b, g, "o");
+    p2n_buf_append_str(b, ")\n      FROM old_rows o HAVING count(*) > 0;\n  END IF;\n  RETURN NULL;\nEND");
+}
+
+static void append_function(P2nBuf *b, const Gen *g, const char *fname, const P2nBuf *body)
+{
+    p2n_buf_printf(b, "CREATE OR REPLACE FUNCTION %s.", g->qs);
+    append_ident(b, "", fname);
+    p2n_buf_append_str(b, "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+                          " SET search_path = pg_catalog, pg_temp AS ");
+    /* the body as one literal: no dollar-quote tag to collide with */
+    P2nBuf lit;
+    p2n_buf_init(&lit);
+    p2n_buf_append_byte(&lit, '\'');
+    for (size_t i = 0; i < body->len; i++) {
+        if (body->data[i] == '\'')
+            p2n_buf_append_byte(&lit, '\'');
+        p2n_buf_append_byte(&lit, body->data[i]);
+    }
+    p2n_buf_append_byte(&lit, '\'');
+    if (lit.failed)
+        b->failed = true;
+    else
+        p2n_buf_append(b, lit.data, lit.len);
+    p2n_buf_free(&lit);
+    p2n_buf_append_str(b, ";\n");
+    p2n_buf_printf(b, "REVOKE ALL ON FUNCTION %s.", g->qs);
+    append_ident(b, "", fname);
+    p2n_buf_append_str(b, "() FROM PUBLIC;\n");
+}
+
+static void append_trigger(P2nBuf *b, const Gen *g, const char *kind, const char *event,
+                           const char *referencing, const char *fname)
+{
+    char tname[64];
+    pg_capture_trigger_name(tname, sizeof(tname), g->t->table, kind);
+    append_ident(b, "DROP TRIGGER IF EXISTS ", tname);
+    p2n_buf_printf(b, " ON %s;\n", g->qtable);
+    append_ident(b, "CREATE TRIGGER ", tname);
+    p2n_buf_printf(b, " AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s.", event, g->qtable,
+                   referencing, g->qs);
+    append_ident(b, "", fname);
+    p2n_buf_append_str(b, "();\n");
+}
+
+static void append_array_value(P2nBuf *b, const char *const *v, size_t n)
+{
+    pgu_array_literal(b, v, n);
+}
+
+static int validate(const PgCaptureTable *t, const TableInfo *ti, const char *const *keys, size_t nkeys,
+                    P2nErr *err)
+{
+    if (!t->entity_type || !*t->entity_type)
+        return p2n_err_set(err, P2N_EINVAL, "table \"%s.%s\" has no entity type", t->schema, t->table);
+    if (nkeys == 0)
+        return p2n_err_set(err, P2N_EINVAL, "table \"%s.%s\" has no primary key and no key columns were given",
+                           t->schema, t->table);
+    for (size_t i = 0; i < nkeys; i++)
+        if (!find_col(ti, keys[i]))
+            return p2n_err_set(err, P2N_EINVAL, "key column \"%s\" of table \"%s.%s\" does not exist", keys[i],
+                               t->schema, t->table);
+    for (size_t i = 0; i < t->n_watched; i++)
+        if (!find_col(ti, t->watched_columns[i]))
+            return p2n_err_set(err, P2N_EINVAL, "watched column \"%s\" of table \"%s.%s\" does not exist",
+                               t->watched_columns[i], t->schema, t->table);
+    for (size_t i = 0; i < t->n_arrays; i++) {
+        const Column *c = find_col(ti, t->array_columns[i]);
+        if (!c)
+            return p2n_err_set(err, P2N_EINVAL, "array column \"%s\" of table \"%s.%s\" does not exist",
+                               t->array_columns[i], t->schema, t->table);
+        if (!c->is_array)
+            return p2n_err_set(err, P2N_EINVAL, "column \"%s\" of table \"%s.%s\" is not an array",
+                               t->array_columns[i], t->schema, t->table);
+    }
+    return 0;
+}
+
+static int run_in_tx(PGconn *conn, int (*fn)(PGconn *, const char *, const PgCaptureTable *, size_t, P2nErr *),
+                     const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
+{
+    bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+    int rc;
+    if (own && (rc = pgu_exec(conn, "BEGIN", "could not begin", err)) < 0)
+        return rc;
+    rc = fn(conn, schema, tables, n, err);
+    if (!own)
+        return rc;
+    if (rc < 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return rc;
+    }
+    return pgu_exec(conn, "COMMIT", "could not commit", err);
+}
+
+static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t, P2nErr *err)
+{
+    TableInfo ti;
+    int rc = table_info_load(conn, t, &ti, err);
+    if (rc < 0)
+        return rc;
+    Gen g;
+    memset(&g, 0, sizeof(g));
+    g.t = t;
+    g.ti = &ti;
+    g.keys = t->n_keys ? t->key_columns : (const char *const *)ti.pk;
+    g.nkeys = t->n_keys ? t->n_keys : ti.npk;
+    if ((rc = validate(t, &ti, g.keys, g.nkeys, err)) < 0) {
+        table_info_free(&ti);
+        return rc;
+    }
+    char qsch[QBUF], qtab[QBUF];
+    if (pgu_quote_ident(g.qs, sizeof(g.qs), schema) < 0 || pgu_quote_ident(qsch, sizeof(qsch), t->schema) < 0 ||
+        pgu_quote_ident(qtab, sizeof(qtab), t->table) < 0 ||
+        pgu_quote_literal(g.etype, sizeof(g.etype), t->entity_type) < 0) {
+        table_info_free(&ti);
+        return p2n_err_set(err, P2N_EINVAL, "name too long in table \"%s.%s\"", t->schema, t->table);
+    }
+    snprintf(g.qtable, sizeof(g.qtable), "%s.%s", qsch, qtab);
+    pg_capture_function_name(g.fn_change, sizeof(g.fn_change), t->schema, t->table, "change");
+    pg_capture_function_name(g.fn_delete, sizeof(g.fn_delete), t->schema, t->table, "delete");
+
+    P2nBuf body, sql;
+    p2n_buf_init(&body);
+    p2n_buf_init(&sql);
+    p2n_buf_append_str(&sql, "SET LOCAL client_min_messages = warning;\n");
+    append_change_body(&body, &g);
+    append_function(&sql, &g, g.fn_change, &body);
+    p2n_buf_reset(&body);
+    append_delete_body(&body, &g);
+    append_function(&sql, &g, g.fn_delete, &body);
+    append_trigger(&sql, &g, "insert", "INSERT", "REFERENCING NEW TABLE AS new_rows", g.fn_change);
+    append_trigger(&sql, &g, "trigger", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                   g.fn_change);
+    append_trigger(&sql, &g, "delete", "DELETE", "REFERENCING OLD TABLE AS old_rows", g.fn_delete);
+    append_trigger(&sql, &g, "truncate", "TRUNCATE", "", g.fn_delete);
+    p2n_buf_append_byte(&sql, '\0');
+    bool failed = sql.failed || body.failed;
+    p2n_buf_free(&body);
+    if (failed) {
+        p2n_buf_free(&sql);
+        table_info_free(&ti);
+        return p2n_err_set(err, P2N_ENOMEM, "could not generate the triggers of \"%s.%s\"", t->schema, t->table);
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "could not install capture triggers on \"%s.%s\"", t->schema, t->table);
+    rc = pgu_exec(conn, (const char *)sql.data, what, err);
+    p2n_buf_free(&sql);
+    if (rc < 0) {
+        table_info_free(&ti);
+        return rc;
+    }
+    /* record what was installed */
+    P2nBuf keys, watched, arrays;
+    p2n_buf_init(&keys);
+    p2n_buf_init(&watched);
+    p2n_buf_init(&arrays);
+    append_array_value(&keys, g.keys, g.nkeys);
+    append_array_value(&watched, t->watched_columns, t->n_watched);
+    append_array_value(&arrays, t->array_columns, t->n_arrays);
+    p2n_buf_append_byte(&keys, '\0');
+    p2n_buf_append_byte(&watched, '\0');
+    p2n_buf_append_byte(&arrays, '\0');
+    table_info_free(&ti);
+    if (keys.failed || watched.failed || arrays.failed) {
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    } else {
+        char gen[16];
+        snprintf(gen, sizeof(gen), "%d", PG_CAPTURE_GENERATOR);
+        const char *p[7] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
+                            (const char *)watched.data, (const char *)arrays.data, gen};
+        char *q = pgu_schema_subst(
+            "INSERT INTO @SCHEMA@.graph_sync_captured_tables AS c (table_schema, table_name, entity_type,"
+            " key_columns, watched_columns, array_columns, generator)"
+            " VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::int)"
+            " ON CONFLICT (table_schema, table_name) DO UPDATE SET entity_type = EXCLUDED.entity_type,"
+            " key_columns = EXCLUDED.key_columns, watched_columns = EXCLUDED.watched_columns,"
+            " array_columns = EXCLUDED.array_columns, generator = EXCLUDED.generator, installed_at = now()",
+            schema, err);
+        rc = q ? pgu_query(conn, q, 7, p, NULL, "could not record the capture", err) : P2N_ENOMEM;
+        free(q);
+    }
+    p2n_buf_free(&keys);
+    p2n_buf_free(&watched);
+    p2n_buf_free(&arrays);
+    return rc;
+}
+
+static int install_all(PGconn *conn, const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = install_one(conn, schema, &tables[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                       P2nErr *err)
+{
+    int rc = pgu_schema_check(sync_schema, err);
+    if (rc < 0)
+        return rc;
+    return run_in_tx(conn, install_all, sync_schema, tables, n, err);
+}
+
+/* Drops the four triggers (when the table exists), the two functions and the record. */
+static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, P2nErr *err)
+{
+    char qs[QBUF], qsch[QBUF], qtab[QBUF], name[64];
+    if (pgu_quote_ident(qs, sizeof(qs), schema) < 0 || pgu_quote_ident(qsch, sizeof(qsch), tschema) < 0 ||
+        pgu_quote_ident(qtab, sizeof(qtab), table) < 0)
+        return p2n_err_set(err, P2N_EINVAL, "name too long in table \"%s.%s\"", tschema, table);
+    const char *p[2] = {tschema, table};
+    PGresult *r = NULL;
+    int rc = pgu_query(conn,
+                       "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       " WHERE n.nspname = $1 AND c.relname = $2",
+                       2, p, &r, "could not look up the table", err);
+    if (rc < 0)
+        return rc;
+    bool exists = PQntuples(r) > 0;
+    PQclear(r);
+    P2nBuf sql;
+    p2n_buf_init(&sql);
+    p2n_buf_append_str(&sql, "SET LOCAL client_min_messages = warning;\n");
+    const char *kinds[4] = {"insert", "trigger", "delete", "truncate"};
+    for (int i = 0; exists && i < 4; i++) {
+        pg_capture_trigger_name(name, sizeof(name), table, kinds[i]);
+        append_ident(&sql, "DROP TRIGGER IF EXISTS ", name);
+        p2n_buf_printf(&sql, " ON %s.%s;\n", qsch, qtab);
+    }
+    const char *fk[2] = {"change", "delete"};
+    for (int i = 0; i < 2; i++) {
+        pg_capture_function_name(name, sizeof(name), tschema, table, fk[i]);
+        p2n_buf_printf(&sql, "DROP FUNCTION IF EXISTS %s.", qs);
+        append_ident(&sql, "", name);
+        p2n_buf_append_str(&sql, "();\n");
+    }
+    p2n_buf_append_byte(&sql, '\0');
+    if (sql.failed) {
+        p2n_buf_free(&sql);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    rc = pgu_exec(conn, (const char *)sql.data, "could not drop capture triggers", err);
+    p2n_buf_free(&sql);
+    if (rc < 0)
+        return rc;
+    char *q = pgu_schema_subst("DELETE FROM @SCHEMA@.graph_sync_captured_tables"
+                               " WHERE table_schema = $1 AND table_name = $2",
+                               schema, err);
+    rc = q ? pgu_query(conn, q, 2, p, NULL, "could not remove the capture record", err) : P2N_ENOMEM;
+    free(q);
+    return rc;
+}
+
+static int uninstall_all(PGconn *conn, const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = drop_one(conn, schema, tables[i].schema, tables[i].table, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pg_capture_uninstall(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                         P2nErr *err)
+{
+    int rc = pgu_schema_check(sync_schema, err);
+    if (rc < 0)
+        return rc;
+    return run_in_tx(conn, uninstall_all, sync_schema, tables, n, err);
+}
+
+/* ---------- what is installed ---------- */
+
+typedef struct Installed {
+    char schema[128], table[128], entity_type[128];
+    int ntriggers;            /* of the four expected names, how many exist and use our functions */
+    int other_triggers;       /* triggers on the table that call our functions under other names */
+    bool recorded;            /* a graph_sync_captured_tables row */
+    bool table_exists;
+    int generator;
+    char keys[512], watched[512], arrays[512]; /* text[] output forms */
+    bool seen;
+} Installed;
+
+static Installed *installed_find(Installed *v, size_t n, const char *schema, const char *table)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].schema, schema) == 0 && strcmp(v[i].table, table) == 0)
+            return &v[i];
+    return NULL;
+}
+
+static int installed_load(PGconn *conn, const char *schema, Installed **out, size_t *nout, P2nErr *err)
+{
+    *out = NULL;
+    *nout = 0;
+    /* our triggers per table: those calling on_entity_change_* / on_entity_delete_* of this schema */
+    const char *p[1] = {schema};
+    PGresult *tr = NULL, *rr = NULL;
+    int rc = pgu_query(conn,
+                       "SELECT n.nspname, c.relname, t.tgname"
+                       "  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                       "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       "  JOIN pg_proc f ON f.oid = t.tgfoid JOIN pg_namespace fn ON fn.oid = f.pronamespace"
+                       " WHERE NOT t.tgisinternal AND fn.nspname = $1"
+                       "   AND (f.proname LIKE 'on\\_entity\\_change\\_%' OR f.proname LIKE 'on\\_entity\\_delete\\_%')"
+                       " ORDER BY 1, 2, 3",
+                       1, p, &tr, "could not list capture triggers", err);
+    if (rc < 0)
+        return rc;
+    char *q = pgu_schema_subst("SELECT r.table_schema, r.table_name, r.entity_type, r.key_columns::text,"
+                               " r.watched_columns::text, r.array_columns::text, r.generator,"
+                               " EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                               "         WHERE n.nspname = r.table_schema AND c.relname = r.table_name)"
+                               " FROM @SCHEMA@.graph_sync_captured_tables r ORDER BY 1, 2",
+                               schema, err);
+    rc = q ? pgu_query(conn, q, 0, NULL, &rr, "could not read the capture records", err) : P2N_ENOMEM;
+    free(q);
+    if (rc < 0) {
+        PQclear(tr);
+        return rc;
+    }
+    size_t cap = (size_t)PQntuples(tr) + (size_t)PQntuples(rr) + 1;
+    Installed *v = calloc(cap, sizeof(Installed));
+    if (!v) {
+        PQclear(tr);
+        PQclear(rr);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    size_t n = 0;
+    for (int i = 0; i < PQntuples(rr); i++) {
+        Installed *e = &v[n++];
+        snprintf(e->schema, sizeof(e->schema), "%s", PQgetvalue(rr, i, 0));
+        snprintf(e->table, sizeof(e->table), "%s", PQgetvalue(rr, i, 1));
+        snprintf(e->entity_type, sizeof(e->entity_type), "%s", PQgetvalue(rr, i, 2));
+        snprintf(e->keys, sizeof(e->keys), "%s", PQgetvalue(rr, i, 3));
+        snprintf(e->watched, sizeof(e->watched), "%s", PQgetvalue(rr, i, 4));
+        snprintf(e->arrays, sizeof(e->arrays), "%s", PQgetvalue(rr, i, 5));
+        e->generator = atoi(PQgetvalue(rr, i, 6));
+        e->table_exists = PQgetvalue(rr, i, 7)[0] == 't';
+        e->recorded = true;
+    }
+    for (int i = 0; i < PQntuples(tr); i++) {
+        const char *s = PQgetvalue(tr, i, 0), *t = PQgetvalue(tr, i, 1), *tg = PQgetvalue(tr, i, 2);
+        Installed *e = installed_find(v, n, s, t);
+        if (!e) {
+            e = &v[n++];
+            snprintf(e->schema, sizeof(e->schema), "%s", s);
+            snprintf(e->table, sizeof(e->table), "%s", t);
+        }
+        e->table_exists = true;
+        const char *kinds[4] = {"insert", "trigger", "delete", "truncate"};
+        bool expected = false;
+        for (int k = 0; k < 4; k++) {
+            char name[64];
+            pg_capture_trigger_name(name, sizeof(name), t, kinds[k]);
+            if (strcmp(name, tg) == 0)
+                expected = true;
+        }
+        if (expected)
+            e->ntriggers++;
+        else
+            e->other_triggers++;
+    }
+    PQclear(tr);
+    PQclear(rr);
+    *out = v;
+    *nout = n;
+    return 0;
+}
+
+int pg_capture_drop_all(PGconn *conn, const char *sync_schema, P2nErr *err)
+{
+    int rc = pgu_schema_check(sync_schema, err);
+    if (rc < 0)
+        return rc;
+    /* a schema without our tables has nothing recorded: look at the catalog only then */
+    const char *p[1] = {sync_schema};
+    PGresult *r = NULL;
+    rc = pgu_query(conn, "SELECT to_regclass(format('%I.graph_sync_captured_tables', $1::text)) IS NOT NULL", 1,
+                   p, &r, "could not look up the capture records", err);
+    if (rc < 0)
+        return rc;
+    bool has_records = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!has_records)
+        return 0;
+    Installed *v = NULL;
+    size_t n = 0;
+    if ((rc = installed_load(conn, sync_schema, &v, &n, err)) < 0)
+        return rc;
+    bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
+    if (own && (rc = pgu_exec(conn, "BEGIN", "could not begin", err)) < 0) {
+        free(v);
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = drop_one(conn, sync_schema, v[i].schema, v[i].table, err);
+    free(v);
+    if (!own)
+        return rc;
+    if (rc < 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return rc;
+    }
+    return pgu_exec(conn, "COMMIT", "could not commit", err);
+}
+
+static void list_text(char *buf, size_t size, const char *const *v, size_t n)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    append_array_value(&b, v, n);
+    p2n_buf_append_byte(&b, '\0');
+    snprintf(buf, size, "%s", b.failed ? "" : (const char *)b.data);
+    p2n_buf_free(&b);
+}
+
+/* compares a recorded text[] (server output form) with a requested list, via the server's parser */
+static int same_list(PGconn *conn, const char *recorded, const char *const *v, size_t n, bool *same, P2nErr *err)
+{
+    char want[1024];
+    list_text(want, sizeof(want), v, n);
+    const char *p[2] = {recorded, want};
+    PGresult *r = NULL;
+    int rc = pgu_query(conn, "SELECT $1::text[] = $2::text[]", 2, p, &r, "could not compare columns", err);
+    if (rc < 0)
+        return rc;
+    *same = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
+static void describe(const Installed *e, PgCaptureEntry *out)
+{
+    if (!e->table_exists)
+        snprintf(out->detail, sizeof(out->detail), "table no longer exists");
+    else if (e->ntriggers == 0 && e->other_triggers == 0)
+        snprintf(out->detail, sizeof(out->detail), "recorded but no capture trigger");
+    else if (e->ntriggers < 4 || e->other_triggers > 0)
+        snprintf(out->detail, sizeof(out->detail), "incomplete trigger set (%d of 4%s)", e->ntriggers,
+                 e->other_triggers ? ", plus foreign names" : "");
+    else if (!e->recorded)
+        snprintf(out->detail, sizeof(out->detail), "triggers without an install record");
+    else if (e->generator != PG_CAPTURE_GENERATOR)
+        snprintf(out->detail, sizeof(out->detail), "installed by an older pg2neo (generator %d, now %d)",
+                 e->generator, PG_CAPTURE_GENERATOR);
+    else
+        out->detail[0] = '\0';
+}
+
+int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                    PgCaptureEntry **out, size_t *n_out, P2nErr *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    int rc = pgu_schema_check(sync_schema, err);
+    if (rc < 0)
+        return rc;
+    Installed *v = NULL;
+    size_t nv = 0;
+    if ((rc = installed_load(conn, sync_schema, &v, &nv, err)) < 0)
+        return rc;
+    PgCaptureEntry *res = calloc(n + nv + 1, sizeof(PgCaptureEntry));
+    if (!res) {
+        free(v);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const PgCaptureTable *t = &tables[i];
+        PgCaptureEntry *e = &res[k++];
+        snprintf(e->schema, sizeof(e->schema), "%s", t->schema);
+        snprintf(e->table, sizeof(e->table), "%s", t->table);
+        snprintf(e->entity_type, sizeof(e->entity_type), "%s", t->entity_type ? t->entity_type : "");
+        Installed *in = installed_find(v, nv, t->schema, t->table);
+        if (!in || (in->ntriggers == 0 && in->other_triggers == 0)) {
+            e->state = PG_CAPTURE_MISSING;
+            snprintf(e->detail, sizeof(e->detail), "no capture trigger");
+            if (in)
+                in->seen = true;
+            continue;
+        }
+        in->seen = true;
+        describe(in, e);
+        if (e->detail[0]) {
+            e->state = PG_CAPTURE_STALE;
+            continue;
+        }
+        bool same = strcmp(in->entity_type, t->entity_type ? t->entity_type : "") == 0;
+        const char *diff = same ? NULL : "entity type";
+        if (same && t->n_keys && (rc = same_list(conn, in->keys, t->key_columns, t->n_keys, &same, err)) < 0)
+            break;
+        if (!same && !diff)
+            diff = "key columns";
+        if (same && (rc = same_list(conn, in->watched, t->watched_columns, t->n_watched, &same, err)) < 0)
+            break;
+        if (!same && !diff)
+            diff = "watched columns";
+        if (same && (rc = same_list(conn, in->arrays, t->array_columns, t->n_arrays, &same, err)) < 0)
+            break;
+        if (!same && !diff)
+            diff = "array columns";
+        if (diff) {
+            e->state = PG_CAPTURE_STALE;
+            snprintf(e->detail, sizeof(e->detail), "installed with different %s", diff);
+        } else {
+            e->state = PG_CAPTURE_CAPTURED;
+        }
+    }
+    if (rc < 0) {
+        free(v);
+        free(res);
+        return rc;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (v[i].seen)
+            continue;
+        PgCaptureEntry *e = &res[k++];
+        snprintf(e->schema, sizeof(e->schema), "%s", v[i].schema);
+        snprintf(e->table, sizeof(e->table), "%s", v[i].table);
+        snprintf(e->entity_type, sizeof(e->entity_type), "%s", v[i].entity_type);
+        describe(&v[i], e);
+        if (n > 0 && !e->detail[0])
+            snprintf(e->detail, sizeof(e->detail), "table is not mapped");
+        e->state = e->detail[0] ? PG_CAPTURE_STALE : PG_CAPTURE_CAPTURED;
+    }
+    free(v);
+    *out = res;
+    *n_out = k;
+    return 0;
+}

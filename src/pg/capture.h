@@ -1,0 +1,89 @@
+/*
+ * Capture: the triggers that queue changed entities. For each captured table pg2neo generates
+ * two SECURITY DEFINER PL/pgSQL functions in the sync schema (on_entity_change_<table> for
+ * INSERT/UPDATE, array diffs included; on_entity_delete_<table> for DELETE/TRUNCATE) and four
+ * statement-level triggers with transition tables: <table>_sync_trigger (UPDATE),
+ * <table>_sync_insert, <table>_sync_delete and <table>_sync_truncate. They append one row per
+ * statement and operation to the index-free graph_sync_log; graph_sync_fold() (queue.h) turns the
+ * log into one graph_sync_status row per entity. docs/capture.md explains the choices.
+ *
+ * Until the Mapping lands, the tables come from a plain list (PgCaptureTable), which the CLI
+ * fills from --table specs.
+ */
+#ifndef P2N_PG_CAPTURE_H
+#define P2N_PG_CAPTURE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+/* Bump when the generated trigger SQL changes: older installs then show as stale. */
+#define PG_CAPTURE_GENERATOR 1
+
+typedef struct PgCaptureTable {
+    const char *schema;            /* table's schema, e.g. "public" */
+    const char *table;
+    const char *entity_type;       /* what graph_sync_status.entity_type holds, e.g. "Bill" */
+    const char *const *key_columns;     size_t n_keys;     /* primary key, possibly composite;
+                                                              0 = the table's primary key */
+    const char *const *watched_columns; size_t n_watched;  /* 0 = every column */
+    const char *const *array_columns;   size_t n_arrays;   /* arrays whose element diffs are recorded */
+} PgCaptureTable;
+
+typedef enum PgCaptureState {
+    PG_CAPTURE_CAPTURED = 0, /* triggers present and current */
+    PG_CAPTURE_MISSING = 1,  /* a mapped table without triggers */
+    PG_CAPTURE_STALE = 2     /* triggers incomplete, outdated, for another mapping, or unmapped */
+} PgCaptureState;
+
+typedef struct PgCaptureEntry {
+    char schema[128];
+    char table[128];
+    char entity_type[128];   /* from the mapping, else from the install record, else "" */
+    PgCaptureState state;
+    char detail[256];        /* why stale / missing; "" when captured */
+} PgCaptureEntry;
+
+/* A table spec parsed from "schema.table:EntityType:key1,key2[:arr1,arr2[:watched1,...]]"
+   (schema defaults to public; an empty key list means the primary key). Owns its strings. */
+typedef struct PgCaptureSpec {
+    PgCaptureTable t;
+    char *storage;
+    const char **lists;
+} PgCaptureSpec;
+
+/* Parses one spec; P2N_EINVAL with a message on bad input. Free with pg_capture_spec_free. */
+int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err);
+void pg_capture_spec_free(PgCaptureSpec *s);
+
+/* Creates or replaces the capture functions and triggers of each table, and records them in
+   graph_sync_captured_tables. Checks the columns against the catalog first. Runs in one
+   transaction (its own, or the caller's when one is open). The sync schema must be initialised. */
+int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                       P2nErr *err);
+
+/* Drops the triggers and functions of each table (missing ones are ignored) and their records. */
+int pg_capture_uninstall(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                         P2nErr *err);
+
+/* Drops every capture trigger and function pg2neo installed for this sync schema (found through
+   the catalog and the records). Runs in the caller's transaction if one is open. */
+int pg_capture_drop_all(PGconn *conn, const char *sync_schema, P2nErr *err);
+
+/* Lists capture state: each mapped table (captured, missing or stale) and each installed
+   capture that is not in tables (stale). With n == 0, lists what is installed.
+   *out from malloc() (free()), *n_out entries. */
+int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
+                    PgCaptureEntry **out, size_t *n_out, P2nErr *err);
+
+const char *pg_capture_state_name(PgCaptureState s);
+
+/* The generated names (at most 63 bytes; longer ones are cut and given a hash suffix).
+   kind: "change" or "delete" for functions; "trigger", "insert", "delete", "truncate" for
+   triggers. */
+void pg_capture_function_name(char *buf, size_t size, const char *schema, const char *table,
+                              const char *kind);
+void pg_capture_trigger_name(char *buf, size_t size, const char *table, const char *kind);
+
+#endif

@@ -1,0 +1,168 @@
+/* Versioned, transactional, idempotent migrations of the sync schema; and its removal. */
+#include "pg/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/embedded.h"
+#include "pg/capture.h"
+#include "pg/pgutil.h"
+
+/* "sql/001_capture.sql" -> 1; 0 when the name is not a migration */
+static int migration_number(const char *name)
+{
+    if (strncmp(name, "sql/", 4) != 0)
+        return 0;
+    const char *p = name + 4;
+    int v = 0, digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 6) {
+        v = v * 10 + (*p - '0');
+        p++;
+        digits++;
+    }
+    if (digits == 0 || *p != '_' || strstr(p, ".sql") == NULL)
+        return 0;
+    return v;
+}
+
+int pg_schema_latest(void)
+{
+    int hi = 0;
+    for (const P2nEmbeddedFile *f = p2n_embedded_files; f->name; f++) {
+        int v = migration_number(f->name);
+        if (v > hi)
+            hi = v;
+    }
+    return hi;
+}
+
+int pg_schema_version(PGconn *conn, const char *schema, int *version, P2nErr *err)
+{
+    *version = 0;
+    int rc = pgu_schema_check(schema, err);
+    if (rc < 0)
+        return rc;
+    const char *params[1] = {schema};
+    PGresult *r = NULL;
+    rc = pgu_query(conn,
+                       "SELECT to_regclass(format('%I.graph_sync_schema_version', $1::text)) IS NOT NULL",
+                       1, params, &r, "could not read the sync schema version", err);
+    if (rc < 0)
+        return rc;
+    int exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!exists)
+        return 0;
+    char *sql = pgu_schema_subst("SELECT coalesce(max(version), 0) FROM @SCHEMA@.graph_sync_schema_version",
+                                 schema, err);
+    if (!sql)
+        return P2N_ENOMEM;
+    rc = pgu_query(conn, sql, 0, NULL, &r, "could not read the sync schema version", err);
+    free(sql);
+    if (rc < 0)
+        return rc;
+    *version = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P2nErr *err)
+{
+    char qs[200];
+    if (pgu_quote_ident(qs, sizeof(qs), schema) < 0)
+        return p2n_err_set(err, P2N_EINVAL, "invalid sync schema name \"%s\"", schema);
+    const char *params[1] = {schema};
+    int rc = pgu_query(conn, "SELECT pg_advisory_xact_lock(1882091119, hashtext($1))", 1, params, NULL,
+                       "could not lock the sync schema", err);
+    if (rc < 0)
+        return rc;
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SET LOCAL client_min_messages = warning;"
+             "CREATE SCHEMA IF NOT EXISTS %s;"
+             "CREATE TABLE IF NOT EXISTS %s.graph_sync_schema_version ("
+             " version integer PRIMARY KEY, name text NOT NULL,"
+             " applied_at timestamptz NOT NULL DEFAULT now())",
+             qs, qs);
+    if ((rc = pgu_exec(conn, sql, "could not create the sync schema", err)) < 0)
+        return rc;
+    int cur = 0;
+    if ((rc = pg_schema_version(conn, schema, &cur, err)) < 0)
+        return rc;
+    if (from)
+        *from = cur;
+    int applied = cur;
+    /* the embedded list is sorted by name, so migrations come in order */
+    for (const P2nEmbeddedFile *f = p2n_embedded_files; f->name; f++) {
+        int v = migration_number(f->name);
+        if (v <= cur)
+            continue;
+        char *body = pgu_schema_subst((const char *)f->data, schema, err);
+        if (!body)
+            return P2N_ENOMEM;
+        char what[200];
+        snprintf(what, sizeof(what), "could not apply migration \"%s\"", f->name);
+        rc = pgu_exec(conn, body, what, err);
+        free(body);
+        if (rc < 0)
+            return rc;
+        char vbuf[16];
+        snprintf(vbuf, sizeof(vbuf), "%d", v);
+        const char *p2[2] = {vbuf, f->name + 4};
+        snprintf(sql, sizeof(sql), "INSERT INTO %s.graph_sync_schema_version (version, name) VALUES ($1, $2)",
+                 qs);
+        if ((rc = pgu_query(conn, sql, 2, p2, NULL, "could not record the migration", err)) < 0)
+            return rc;
+        applied = v;
+    }
+    if (to)
+        *to = applied;
+    return 0;
+}
+
+int pg_schema_migrate(PGconn *conn, const char *schema, int *from, int *to, P2nErr *err)
+{
+    int rc = pgu_schema_check(schema, err);
+    if (rc < 0)
+        return rc;
+    rc = pgu_exec(conn, "BEGIN", "could not begin", err);
+    if (rc < 0)
+        return rc;
+    rc = migrate_in_tx(conn, schema, from, to, err);
+    if (rc < 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return rc;
+    }
+    return pgu_exec(conn, "COMMIT", "could not commit the migration", err);
+}
+
+int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)
+{
+    int rc = pgu_schema_check(schema, err);
+    if (rc < 0)
+        return rc;
+    rc = pgu_exec(conn, "BEGIN", "could not begin", err);
+    if (rc < 0)
+        return rc;
+    rc = pg_capture_drop_all(conn, schema, err);
+    if (rc == 0) {
+        char *sql = pgu_schema_subst(
+            "SET LOCAL client_min_messages = warning;"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_fold();"
+            "DROP AGGREGATE IF EXISTS @SCHEMA@.graph_sync_merge_arrays_agg(jsonb);"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_merge_arrays(jsonb, jsonb);"
+            "DROP TABLE IF EXISTS @SCHEMA@.graph_sync_status, @SCHEMA@.graph_sync_failures,"
+            " @SCHEMA@.graph_sync_batches, @SCHEMA@.graph_sync_log, @SCHEMA@.graph_sync_state,"
+            " @SCHEMA@.graph_sync_captured_tables, @SCHEMA@.graph_sync_schema_version;"
+            "DROP SEQUENCE IF EXISTS @SCHEMA@.graph_sync_version_seq",
+            schema, err);
+        rc = sql ? pgu_exec(conn, sql, "could not drop the sync tables", err) : P2N_ENOMEM;
+        free(sql);
+    }
+    if (rc < 0) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return rc;
+    }
+    return pgu_exec(conn, "COMMIT", "could not commit", err);
+}
