@@ -225,9 +225,13 @@ static char *link_upsert(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
     p2n_buf_init(&b);
-    p2n_buf_append_str(&b, "UNWIND $rows AS r\nOPTIONAL MATCH ()-[cur:");
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nOPTIONAL MATCH (:");
+    mapping_cypher_ident(&b, m->entities[e->from.target].labels[0].s);
+    p2n_buf_append_str(&b, ")-[cur:");
     mapping_cypher_ident(&b, e->rel_type);
-    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->()\n"
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(:");
+    mapping_cypher_ident(&b, m->entities[e->to.target].labels[0].s);
+    p2n_buf_append_str(&b, ")\n"
                            "WITH r, collect(cur) AS cur\n"
                            "WHERE all(c IN cur WHERE coalesce(c." MAPPING_VERSION_PROP ", -1) <= r.v)\n");
     end_merge(&b, m, &e->from, "a", "r.f");
@@ -240,13 +244,17 @@ static char *link_upsert(const Mapping *m, const MappingEntity *e)
     return p2n_buf_steal(&b);
 }
 
-static char *link_delete(const MappingEntity *e)
+static char *link_delete(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
     p2n_buf_init(&b);
-    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMATCH ()-[e:");
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nMATCH (:");
+    mapping_cypher_ident(&b, m->entities[e->from.target].labels[0].s);
+    p2n_buf_append_str(&b, ")-[e:");
     mapping_cypher_ident(&b, e->rel_type);
-    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->()\n"
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(:");
+    mapping_cypher_ident(&b, m->entities[e->to.target].labels[0].s);
+    p2n_buf_append_str(&b, ")\n"
                            "WHERE coalesce(e." MAPPING_VERSION_PROP ", -1) <= r.v\nDELETE e");
     return p2n_buf_steal(&b);
 }
@@ -327,7 +335,7 @@ int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err)
         }
     } else {
         ok = ok && push(&p->upsert, &p->nupsert, link_upsert(m, e));
-        ok = ok && (p->delete_cypher = link_delete(e)) != NULL;
+        ok = ok && (p->delete_cypher = link_delete(m, e)) != NULL;
         ok = ok && push(&p->schema, &p->nschema, rel_index(e->rel_type));
     }
     if (!ok)

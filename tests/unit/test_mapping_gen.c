@@ -355,7 +355,7 @@ static void test_generated_link_and_composite(void **state)
     assert_int_equal(v->plan.nupsert, 1);
     assert_string_equal(v->plan.upsert[0],
                         "UNWIND $rows AS r\n"
-                        "OPTIONAL MATCH ()-[cur:`VOTED` {_p2n_id: r.id}]->()\n"
+                        "OPTIONAL MATCH (:`User`)-[cur:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
                         "WITH r, collect(cur) AS cur\n"
                         "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
                         "MERGE (a:`User` {`id`: r.f})\n"
@@ -363,7 +363,7 @@ static void test_generated_link_and_composite(void **state)
                         "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                         "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
-    assert_string_equal(v->plan.delete_cypher, "UNWIND $rows AS r\nMATCH ()-[e:`VOTED` {_p2n_id: r.id}]->()\n"
+    assert_string_equal(v->plan.delete_cypher, "UNWIND $rows AS r\nMATCH (:`User`)-[e:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
                                                 "WHERE coalesce(e._p2n_version, -1) <= r.v\nDELETE e");
     assert_string_equal(v->plan.schema[0], "CREATE INDEX `p2n_VOTED__p2n_id` IF NOT EXISTS FOR ()-[e:`VOTED`]-() ON (e._p2n_id)");
     /* composite node key */
