@@ -10,11 +10,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <pthread.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -49,6 +53,40 @@ static int wait_fd(int fd, short events, int64_t deadline, const char *what, P2n
         if (errno != EINTR)
             return p2n_err_set(err, P2N_EIO, "poll failed while %s: %s", what, strerror(errno));
     }
+}
+
+/*
+ * OpenSSL writes to the socket with write(), which raises SIGPIPE when the server has gone away
+ * and would kill a program that does not ignore it. As libpq does, block SIGPIPE in this thread
+ * around TLS writes and swallow one that became pending because of us.
+ */
+typedef struct SigpipeGuard {
+    sigset_t old;
+    bool was_pending;
+} SigpipeGuard;
+
+static void sigpipe_block(SigpipeGuard *g)
+{
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+}
+
+static void sigpipe_restore(SigpipeGuard *g, bool got_epipe)
+{
+    if (got_epipe && !g->was_pending) {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 static int64_t deadline_of(int timeout_ms)
@@ -211,7 +249,11 @@ static int tls_start(BoltTransport *t, const char *host, const BoltTlsOptions *t
     }
     for (;;) {
         ERR_clear_error();
+        SigpipeGuard g;
+        sigpipe_block(&g);
+        errno = 0;
         int ret = SSL_connect(t->ssl);
+        sigpipe_restore(&g, ret <= 0 && errno == EPIPE);
         if (ret == 1)
             break;
         long vr = SSL_get_verify_result(t->ssl);
@@ -299,7 +341,11 @@ static int tcp_write(BoltTransport *t, const void *buf, size_t len, int timeout_
         size_t chunk = len - done;
         if (t->ssl != NULL) {
             ERR_clear_error();
+            SigpipeGuard g;
+            sigpipe_block(&g);
+            errno = 0;
             int n = SSL_write(t->ssl, p + done, chunk > 0x40000000 ? 0x40000000 : (int)chunk);
+            sigpipe_restore(&g, n <= 0 && errno == EPIPE);
             if (n > 0) {
                 done += (size_t)n;
                 *written = done;
@@ -336,7 +382,11 @@ static void tcp_close(BoltTransport *t)
         return;
     if (t->ssl != NULL) {
         ERR_clear_error();
-        SSL_shutdown(t->ssl); /* best effort, non-blocking: one attempt */
+        SigpipeGuard g;
+        sigpipe_block(&g);
+        errno = 0;
+        int rc = SSL_shutdown(t->ssl); /* best effort, non-blocking: one attempt */
+        sigpipe_restore(&g, rc < 0 && errno == EPIPE);
         ERR_clear_error();
     }
     transport_free(t);

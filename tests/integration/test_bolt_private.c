@@ -253,10 +253,17 @@ static void test_server_killed(void **state)
     p2n_err_clear(&err);
     config(&cfg, uri, sizeof(uri), "bolt", "127.0.0.1");
     cfg.read_timeout_ms = 20000;
-    BoltConn *reader = NULL, *committer = NULL, *writer = NULL;
+    BoltConn *reader = NULL, *committer = NULL, *writer = NULL, *tls = NULL;
     assert_int_equal(bolt_conn_open(&cfg, &reader, &err), 0);
     assert_int_equal(bolt_conn_open(&cfg, &committer, &err), 0);
     assert_int_equal(bolt_conn_open(&cfg, &writer, &err), 0);
+    /* and one over TLS: writing into a dead TLS connection must not raise SIGPIPE */
+    char tls_uri[128];
+    BoltConfig tls_cfg;
+    config(&tls_cfg, tls_uri, sizeof(tls_uri), "bolt+ssc", "127.0.0.1");
+    assert_int_equal(bolt_conn_open(&tls_cfg, &tls, &err), 0);
+    assert_int_equal(bolt_begin(tls, NULL, &err), 0);
+    assert_int_equal(bolt_exec(tls, "CREATE (:Killed {x: 4})", NULL, 0, NULL, NULL, &err), 0);
 
     /* a transaction with work done, not yet committed */
     assert_int_equal(bolt_begin(committer, NULL, &err), 0);
@@ -309,9 +316,29 @@ static void test_server_killed(void **state)
         assert_non_null(strstr(err.msg, "outcome is unknown"));
     assert_int_equal(p2n_err_class(&err), P2N_ERR_TRANSIENT);
 
+    /* TLS: a big write into the dead connection (SIGPIPE is not ignored in this process) */
+    signal(SIGPIPE, SIG_DFL);
+    P2nBuf big;
+    p2n_buf_init(&big);
+    ps_pack_map_header(&big, 1);
+    ps_pack_cstr(&big, "s");
+    char *s = calloc(1, 4u << 20);
+    assert_non_null(s);
+    memset(s, 'z', (4u << 20) - 1);
+    ps_pack_cstr(&big, s);
+    free(s);
+    for (int i = 0; i < 3 && bolt_conn_usable(tls); i++)
+        rc = bolt_tx_queue(tls, "CREATE (:Killed {s: $s})", big.data, big.len, &err) == 0
+                 ? bolt_commit(tls, NULL, &err) : -1;
+    p2n_buf_free(&big);
+    print_message("TLS after kill: %s\n", err.msg);
+    assert_false(bolt_conn_usable(tls));
+    assert_int_equal(p2n_err_class(&err), P2N_ERR_TRANSIENT);
+
     bolt_conn_close(reader);
     bolt_conn_close(writer);
     bolt_conn_close(committer);
+    bolt_conn_close(tls);
 
     /* nothing listens any more: a new connection fails transiently */
     BoltConn *c = NULL;
