@@ -850,6 +850,83 @@ static void test_config_errors(void **state)
     pthread_mutex_destroy(&f.lock);
 }
 
+/*
+ * Secrets: the bearer token and a database password (registered as the daemon registers them)
+ * appear in no log line (at debug level), no /metrics or status output, and no error message,
+ * even when they are handed to the code in places where they could leak.
+ */
+static void test_no_secrets_anywhere(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/p2n-http-log-XXXXXX";
+    int lfd = mkstemp(path);
+    assert_true(lfd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lfd, 2);
+    p2n_log_set_level(P2N_LOG_DEBUG);
+
+    Fixture f;
+    memset(&f, 0, sizeof(f));
+    fixture_data(&f);
+    HttpConfig cfg;
+    http_config_defaults(&cfg);
+    cfg.bearer_token = "second-token-" DB_SECRET;
+    assert_int_equal(fixture_start(&f, &cfg), 0);
+    uint16_t port = http_server_port(f.srv);
+    /* a label value carrying the password */
+    p2n_metric_add1(f.m.failures, "type-" DB_SECRET, 1);
+    Resp r;
+    assert_int_equal(get(port, "GET", "/metrics", "second-token-" DB_SECRET, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "pg2neo_failures_total{entity_type=\"type-*"));
+    assert_null(strstr(r.body, DB_SECRET));
+    resp_free(&r);
+    assert_int_equal(get(port, "GET", "/api/sync/status", "second-token-" DB_SECRET, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, DB_SECRET));
+    resp_free(&r);
+    assert_int_equal(get(port, "GET", "/metrics", "wrong-" DB_SECRET, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_null(strstr(r.head, DB_SECRET));
+    assert_null(strstr(r.body, DB_SECRET));
+    resp_free(&r);
+    f.fail_status = 1;
+    assert_int_equal(get(port, "GET", "/api/sync/status", "second-token-" DB_SECRET, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_null(strstr(r.body, DB_SECRET));
+    resp_free(&r);
+
+    /* a webhook that fails, with the password as its token: logged, not leaked */
+    SyncAlertEvent ev = {SYNC_ALERT_CONFLICTS, SYNC_ALERT_STATE_OK, SYNC_ALERT_STATE_FIRING, 1, 0, 1, 1};
+    SyncWebhookConfig wh = {"http://127.0.0.1:1/hook", DB_SECRET, 500};
+    assert_int_not_equal(sync_alerts_notify(sync_alerts_config(f.alerts), &ev, 1, &wh), 0);
+    P2nErr err;
+    SyncWebhookConfig wh2 = {"http://u:" DB_SECRET "@127.0.0.1:1/", NULL, 500};
+    assert_int_equal(sync_webhook_post(&wh2, "{}", 2, &err), P2N_EINVAL);
+    assert_null(strstr(err.msg, DB_SECRET));
+    fixture_free(&f);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    p2n_log_set_level(P2N_LOG_WARN);
+    FILE *lf = fdopen(lfd, "r");
+    assert_non_null(lf);
+    fseek(lf, 0, SEEK_SET);
+    static char logs[1 << 16];
+    size_t n = fread(logs, 1, sizeof(logs) - 1, lf);
+    logs[n] = '\0';
+    fclose(lf);
+    unlink(path);
+    /* the capture worked: the lines we expect are there */
+    assert_non_null(strstr(logs, "msg=\"http server listening\""));
+    assert_non_null(strstr(logs, "msg=\"alert firing\""));
+    assert_non_null(strstr(logs, "msg=\"could not post alert webhook\""));
+    assert_null(strstr(logs, DB_SECRET));
+    assert_null(strstr(logs, TOKEN));
+}
+
 /* ---- serve mode for the browser test ----------------------------------------------------- */
 
 static volatile sig_atomic_t g_stop;
@@ -910,6 +987,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_burst),
         cmocka_unit_test(test_connection_flood),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_no_secrets_anywhere),
     };
     return cmocka_run_group_tests(tests, setup_server, teardown_server);
 }
