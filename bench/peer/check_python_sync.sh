@@ -144,12 +144,13 @@ with d.session() as s:
     b = s.run(f"MATCH (b:`{p}Bill` {{id: $id}}) RETURN b.title AS t, valueType(b.created_at) AS c, "
               "valueType(b.introduced_on) AS d, b.text_digest AS x", id=bid).single()
     st = s.run(f"MATCH (n:`{p}Sitting`) RETURN valueType(n.sat_at) AS v LIMIT 1").single()
-    print(b["t"] == title, b["c"], b["d"], type(b["x"]).__name__, st["v"], sep="|")
+    pr = s.run(f"MATCH (n:`{p}User`) WHERE n.profile IS NOT NULL RETURN DISTINCT valueType(n.profile) AS v").value()
+    print(b["t"] == title, b["c"], b["d"], type(b["x"]).__name__, st["v"], ",".join(pr), sep="|")
 d.close()
 EOF
 )
-[ "$types" = "True|ZONED DATETIME NOT NULL|DATE NOT NULL|bytes|LOCAL DATETIME NOT NULL" ] &&
-  echo "ok - hostile title verbatim, timestamptz/date/bytea/timestamp typed ($types)" ||
+[ "$types" = "True|ZONED DATETIME NOT NULL|DATE NOT NULL|bytes|LOCAL DATETIME NOT NULL|STRING NOT NULL" ] &&
+  echo "ok - hostile title verbatim, timestamptz/date/bytea/timestamp/jsonb typed ($types)" ||
   { echo "not ok - values or types wrong: $types"; failures=$((failures + 1)); }
 
 # Changes: queue the rows before and after (a row gone is a delete), drain, compare again.
@@ -161,6 +162,16 @@ out=$(PGDATABASE=$db DATABASE_URL= "$py" "$top/bench/peer/python_sync.py" --drai
   { echo "not ok - python_sync.py failed: $out"; exit 1; }
 echo "# $out"
 compare "after 4 s of mixed changes"
+
+# A TRUNCATE (queued by the capture as entity id '*', op resync), then new rows in the table.
+val -q -c "TRUNCATE bookmarks" -c "INSERT INTO bookmarks (user_id, bill_id, note)
+             SELECT u.id, b.id, 'after truncate' FROM (SELECT id FROM users ORDER BY id LIMIT 30) u,
+                                                      (SELECT id FROM bills ORDER BY id LIMIT 2) b" \
+       -c "INSERT INTO graph_sync_status (entity_type, entity_id, op, version) VALUES ('Bookmark', '*', 'resync', 3)"
+out=$(PGDATABASE=$db DATABASE_URL= "$py" "$top/bench/peer/python_sync.py" --drain --batch 500 --label-prefix "$prefix" --no-constraints) ||
+  { echo "not ok - python_sync.py failed: $out"; exit 1; }
+echo "# $out"
+compare "after a TRUNCATE of bookmarks and 60 new ones"
 
 if [ "$failures" -ne 0 ]; then echo "# $failures check(s) failed"; exit 1; fi
 echo "# all checks passed"

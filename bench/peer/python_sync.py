@@ -42,6 +42,7 @@ import neo4j
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+import psycopg.types.string
 
 
 class FK:
@@ -129,6 +130,9 @@ class Peer:
         self.worker = f"python-peer-{socket.gethostname()}-{os.getpid()}"
         self.pg = psycopg.connect(os.environ.get("DATABASE_URL", ""), autocommit=True,
                                   options="-c TimeZone=UTC")
+        # json and jsonb arrive as their text (a Neo4j property cannot hold a map)
+        for t in ("json", "jsonb"):
+            self.pg.adapters.register_loader(t, psycopg.types.string.TextLoader)
         uri = os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687")
         self.drv = neo4j.GraphDatabase.driver(
             uri, auth=(os.environ.get("NEO4J_USER", "neo4j"), os.environ["NEO4J_PASSWORD"]))
@@ -281,6 +285,27 @@ class Peer:
             # the queue's id of a composite key: jsonb_build_array(a::text, b::text)::text
             return {json.dumps([str(r[m.frm[0]]), str(r[m.to[0]])], ensure_ascii=False): r for r in cur}
 
+    def resync_table(self, et):
+        """A TRUNCATE (entity id '*'): remove the type from the graph, queue every remaining row."""
+        schema, name, m = self.tables[et]
+        if isinstance(m, Node):
+            cy = f"MATCH (n:{self.L(m.key_label)}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 10000 ROWS"
+            ids = sql.SQL("id::text")
+        else:
+            fl, tl = self.L(CIVIC[m.frm[1]].key_label), self.L(CIVIC[m.to[1]].key_label)
+            cy = f"MATCH (:{fl})-[x:{q(m.rtype)}]->(:{tl}) CALL (x) {{ DELETE x }} IN TRANSACTIONS OF 10000 ROWS"
+            ids = sql.SQL("jsonb_build_array({}::text, {}::text)::text").format(sql.Identifier(m.frm[0]),
+                                                                               sql.Identifier(m.to[0]))
+        with self.drv.session() as s:
+            s.run(cy).consume()
+        self.pg.execute(sql.SQL(
+            "INSERT INTO {s}.graph_sync_status AS st (entity_type, entity_id, op, version)"
+            " SELECT %s, {ids}, 'upsert', 0 FROM {t}"
+            " ON CONFLICT (entity_type, entity_id) DO UPDATE SET version = st.version + 1, op = 'upsert',"
+            " sync_status = CASE WHEN st.sync_status = 'in_progress' THEN st.sync_status ELSE 'pending' END,"
+            " attempts = 0, next_attempt_at = now(), updated_at = now()")
+            .format(s=self.s, ids=ids, t=sql.Identifier(schema, name)), (et,))
+
     @staticmethod
     def node_key(m, entity_id):
         """A node's key in Neo4j from its text form in the queue."""
@@ -335,11 +360,19 @@ class Peer:
         t_claim = time.perf_counter()
         by_type = {}
         unknown = []
+        truncated = []
         for it in items:
-            (by_type.setdefault(it[0], []) if it[0] in self.tables else unknown).append(it)
+            if it[0] not in self.tables:
+                unknown.append(it)
+            else:
+                (truncated if it[1] == "*" else by_type.setdefault(it[0], [])).append(it)
         if unknown:
             self.mark_failed(unknown, "entity type not in the civic model", False)
         try:
+            for it in truncated:
+                self.resync_table(it[0])
+            if truncated:
+                self.mark_synced(truncated)
             work = {et: self.encode(et, its) for et, its in by_type.items()}
             t_read = time.perf_counter()
             self.write(work)
@@ -354,13 +387,13 @@ class Peer:
             return 0, len(items)
         done = [i for its in by_type.values() for i in its]
         self.mark_synced(done)
-        self.record_batch("completed", len(items), len(done), len(unknown), started, time.perf_counter() - t0)
+        self.record_batch("completed", len(items), len(done) + len(truncated), len(unknown), started, time.perf_counter() - t0)
         if self.a.verbose:
             t_end = time.perf_counter()
             print(f"python_sync: batch {len(items)}: fold+claim {1000 * (t_claim - t0):.0f} ms, "
                   f"read+encode {1000 * (t_read - t_claim):.0f} ms, write {1000 * (t_write - t_read):.0f} ms, "
                   f"mark {1000 * (t_end - t_write):.0f} ms", file=sys.stderr)
-        return len(done), len(unknown)
+        return len(done) + len(truncated), len(unknown)
 
     def close(self):
         self.drv.close()
