@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "common/log.h"
@@ -419,6 +420,12 @@ static bool read_password_file(Ld *ld, const yaml_node_t *n, const char *path, c
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         lerr(ld, n, "could not open password file \"%s\": %s", path, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        lerr(ld, n, "password file \"%s\" is not a regular file", path);
         return false;
     }
     char buf[4096];

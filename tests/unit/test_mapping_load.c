@@ -373,6 +373,7 @@ static void test_sync_errors(void **state)
     m_bad("target: {password: a, password_file: /x}\n" MINI, "target has both password and password_file");
     m_bad("target: {password_file: /nonexistent/p2n-pw}\n" MINI, "t.yaml:1: could not open password file \"/nonexistent/p2n-pw\"");
     m_bad("target: {uri: ''}\n" MINI, "target uri must not be empty");
+    m_bad("target: {password_file: /tmp}\n" MINI, "t.yaml:1: password file \"/tmp\" is not a regular file");
 }
 
 static void test_password_file(void **state)
