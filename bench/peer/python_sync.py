@@ -62,28 +62,38 @@ class ValueArray:
 
 
 class Node:
-    def __init__(self, entity, labels, key_type="uuid", soft_delete=None, rels=()):
+    """A table of nodes keyed by "id". Properties: every column but the relationship columns and
+    those excluded, renamed as given; numeric columns in as_string stay exact as text; jsonb
+    columns in as_map are flattened into <column>.<key> properties (other json stays a string)."""
+    def __init__(self, entity, labels, key_type="uuid", soft_delete=None, rels=(), exclude=(),
+                 rename=None, as_string=(), as_map=()):
         self.entity, self.labels, self.key_type = entity, labels, key_type
         self.soft_delete, self.rels = soft_delete, list(rels)
-        self.key_label = labels[-1]     # the label the key is unique on
+        self.exclude, self.rename = set(exclude), dict(rename or {})
+        self.as_string, self.as_map = set(as_string), set(as_map)
+        self.key_label = labels[0]      # the label the key is unique on
 
 
 class Rel:
-    """A join table: one relationship (from)-[:TYPE {props}]->(to) per row."""
-    def __init__(self, entity, rtype, frm, to, props):
+    """A join table: one relationship (from)-[:TYPE {props}]->(to) per row; key: the primary key's
+    columns in order (the queue's entity id lists them in that order)."""
+    def __init__(self, entity, rtype, frm, to, props, key):
         self.entity, self.rtype, self.frm, self.to, self.props = entity, rtype, frm, to, props
+        self.key = key
 
 
-# The civic graph: node tables keyed by "id"; join tables keyed by (from, to).
+# The civic graph, the same model as examples/civic/mapping.yaml (entity types, labels, types,
+# properties, directions), written out by hand.
 CIVIC = {
-    "users": Node("User", ["User"], soft_delete="deleted_at",
+    "users": Node("User", ["User"], soft_delete="deleted_at", exclude=["email", "avatar"],
+                  rename={"display_name": "name"}, as_map=["profile"],
                   rels=[FK("invited_by", "INVITED_BY", "users")]),
-    "sponsors": Node("Sponsor", ["Person", "Sponsor"]),
-    "governors": Node("Governor", ["Person", "Governor"]),
+    "sponsors": Node("Sponsor", ["Sponsor", "Person"], rename={"full_name": "name"}),
+    "governors": Node("Governor", ["Governor", "Person"], rename={"full_name": "name"}),
     "sessions": Node("Session", ["Session"], key_type="integer"),
     "sittings": Node("Sitting", ["Sitting"], key_type="bigint",
                      rels=[FK("session_id", "OF_SESSION", "sessions")]),
-    "bills": Node("Bill", ["Bill"],
+    "bills": Node("Bill", ["Bill"], as_string=["budget"],
                   rels=[FK("sponsor_id", "SPONSORED_BY", "sponsors"),
                         FK("governor_id", "SIGNED_BY", "governors"),
                         KeyArray("co_sponsors", "CO_SPONSORED_BY", "sponsors"),
@@ -91,15 +101,16 @@ CIVIC = {
     "arguments": Node("Argument", ["Argument"], key_type="bigint",
                       rels=[FK("bill_id", "ABOUT", "bills"), FK("user_id", "MADE", "users", reverse=True)]),
     "claims": Node("Claim", ["Claim"], key_type="bigint",
-                   rels=[FK("argument_id", "IN_ARGUMENT", "arguments")]),
-    "comments": Node("Comment", ["Comment"], key_type="bigint", soft_delete="deleted_at",
+                   rels=[FK("argument_id", "PART_OF", "arguments")]),
+    "comments": Node("Comment", ["Comment"], key_type="bigint", soft_delete="deleted_at", exclude=["deleted_at"],
                      rels=[FK("user_id", "AUTHORED", "users", reverse=True), FK("bill_id", "ON", "bills"),
                            FK("parent_id", "REPLY_TO", "comments")]),
-    "sitting_bills": Rel("SittingBill", "DISCUSSED", ("sitting_id", "sittings"), ("bill_id", "bills"),
-                         {"agenda_position": "agenda_position"}),
-    "votes": Rel("Vote", "VOTED", ("user_id", "users"), ("bill_id", "bills"), {"vote": "vote", "at": "voted_at"}),
+    "sitting_bills": Rel("AgendaItem", "ON_AGENDA", ("bill_id", "bills"), ("sitting_id", "sittings"),
+                         {"position": "agenda_position"}, key=("sitting_id", "bill_id")),
+    "votes": Rel("Vote", "VOTED", ("user_id", "users"), ("bill_id", "bills"), {"vote": "vote", "at": "voted_at"},
+                 key=("user_id", "bill_id")),
     "bookmarks": Rel("Bookmark", "BOOKMARKED", ("user_id", "users"), ("bill_id", "bills"),
-                     {"note": "note", "at": "created_at"}),
+                     {"note": "note", "created_at": "created_at"}, key=("user_id", "bill_id")),
 }
 VERSION = "_p2n_version"
 
@@ -107,6 +118,31 @@ VERSION = "_p2n_version"
 def q(name):
     """A backtick-quoted Cypher name."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def json_value(j):
+    """A JSON value below a flattened map: scalars as they are, a list of scalars of one kind as a
+    list (numbers as floats), anything else as compact JSON text."""
+    if isinstance(j, (str, bool, int, float)):
+        return j
+    if isinstance(j, list) and j and all(isinstance(x, str) for x in j):
+        return j
+    if isinstance(j, list) and j and all(isinstance(x, bool) for x in j):
+        return j
+    if isinstance(j, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in j):
+        return [float(x) for x in j]
+    return json.dumps(j, ensure_ascii=False, separators=(",", ":"))
+
+
+def flatten(prefix, j, out, depth=0):
+    """A jsonb value as properties prefix.key...: value (objects spread, nulls dropped)."""
+    if j is None:
+        return
+    if isinstance(j, dict) and depth < 32:
+        for k, v in j.items():
+            flatten(f"{prefix}.{k}", v, out, depth + 1)
+        return
+    out[prefix] = json_value(j)
 
 
 def to_neo(v):
@@ -168,7 +204,7 @@ class Peer:
         for et, (_, name, m) in self.tables.items():
             if isinstance(m, Node):
                 kl = self.L(m.key_label)
-                extra = "".join(f" SET n:{self.L(l)}" for l in m.labels[:-1])
+                extra = "".join(f" SET n:{self.L(l)}" for l in m.labels[1:])
                 stmts = [f"UNWIND $rows AS r MERGE (n:{kl} {{id: r.k}}) "
                          f"WITH n, r WHERE n.{VERSION} IS NULL OR n.{VERSION} <= r.v "
                          f"SET n = r.p, n.{VERSION} = r.v{extra}"]
@@ -276,14 +312,19 @@ class Peer:
                             (ids,))
                 return {str(r["id"]): r for r in cur}
             keys = [json.loads(i) for i in ids]
-            ft, tt = CIVIC[m.frm[1]].key_type, CIVIC[m.to[1]].key_type
-            cur.execute(sql.SQL("SELECT * FROM {t} WHERE ({f}, {to}) IN"
-                                " (SELECT * FROM unnest(%s::{ft}[], %s::{tt}[]))")
-                        .format(t=t, f=sql.Identifier(m.frm[0]), to=sql.Identifier(m.to[0]),
-                                ft=sql.SQL(ft), tt=sql.SQL(tt)),
+            k0, k1 = (self.key_model(m, c) for c in m.key)
+            cur.execute(sql.SQL("SELECT * FROM {t} WHERE ({a}, {b}) IN"
+                                " (SELECT * FROM unnest(%s::{at}[], %s::{bt}[]))")
+                        .format(t=t, a=sql.Identifier(m.key[0]), b=sql.Identifier(m.key[1]),
+                                at=sql.SQL(k0.key_type), bt=sql.SQL(k1.key_type)),
                         ([k[0] for k in keys], [k[1] for k in keys]))
             # the queue's id of a composite key: jsonb_build_array(a::text, b::text)::text
-            return {json.dumps([str(r[m.frm[0]]), str(r[m.to[0]])], ensure_ascii=False): r for r in cur}
+            return {json.dumps([str(r[m.key[0]]), str(r[m.key[1]])], ensure_ascii=False): r for r in cur}
+
+    @staticmethod
+    def key_model(m, column):
+        """The node table a join table's key column points to."""
+        return CIVIC[m.frm[1]] if column == m.frm[0] else CIVIC[m.to[1]]
 
     def resync_table(self, et):
         """A TRUNCATE (entity id '*'): remove the type from the graph, queue every remaining row."""
@@ -294,8 +335,8 @@ class Peer:
         else:
             fl, tl = self.L(CIVIC[m.frm[1]].key_label), self.L(CIVIC[m.to[1]].key_label)
             cy = f"MATCH (:{fl})-[x:{q(m.rtype)}]->(:{tl}) CALL (x) {{ DELETE x }} IN TRANSACTIONS OF 10000 ROWS"
-            ids = sql.SQL("jsonb_build_array({}::text, {}::text)::text").format(sql.Identifier(m.frm[0]),
-                                                                               sql.Identifier(m.to[0]))
+            ids = sql.SQL("jsonb_build_array({}::text, {}::text)::text").format(sql.Identifier(m.key[0]),
+                                                                               sql.Identifier(m.key[1]))
         with self.drv.session() as s:
             s.run(cy).consume()
         self.pg.execute(sql.SQL(
@@ -322,16 +363,27 @@ class Peer:
                 if row is None or (m.soft_delete and row[m.soft_delete] is not None):
                     dels.append({"k": self.node_key(m, eid), "v": ver})
                     continue
-                skip = {r.column for r in m.rels} | ({m.soft_delete} if m.soft_delete else set())
-                enc = {"k": to_neo(row["id"]), "v": ver,
-                       "p": {c: to_neo(v) for c, v in row.items() if c not in skip and v is not None}}
+                skip = {r.column for r in m.rels} | m.exclude
+                props = {}
+                for c, v in row.items():
+                    if c in skip or v is None:
+                        continue
+                    name_ = m.rename.get(c, c)
+                    if c in m.as_map:
+                        flatten(name_, json.loads(v), props)
+                    elif c in m.as_string:
+                        props[name_] = str(v)
+                    else:
+                        props[name_] = to_neo(v)
+                enc = {"k": to_neo(row["id"]), "v": ver, "p": props}
                 for rel in m.rels:
                     v = row[rel.column]
                     enc["r_" + rel.column] = [] if v is None else to_neo(v if isinstance(v, list) else [v])
                 ups.append(enc)
             else:
-                k = json.loads(eid)
-                f, t = self.node_key(CIVIC[m.frm[1]], k[0]), self.node_key(CIVIC[m.to[1]], k[1])
+                k = dict(zip(m.key, json.loads(eid)))
+                f = self.node_key(CIVIC[m.frm[1]], k[m.frm[0]])
+                t = self.node_key(CIVIC[m.to[1]], k[m.to[0]])
                 if row is None:
                     dels.append({"f": f, "t": t, "v": ver})
                     continue
