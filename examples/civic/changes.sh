@@ -51,7 +51,7 @@ stats_sql="SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tab
            WHERE relname IN ('users','sponsors','governors','sessions','sittings','bills','sitting_bills',
                              'arguments','claims','comments','votes','bookmarks')
              AND schemaname = coalesce(nullif('${CIVIC_SCHEMA:-}', ''), 'public')
-           ORDER BY relname"
+           ORDER BY relname COLLATE \"C\""
 before=$(psql -X -At -F ' ' -c "$stats_sql")
 
 threads=$(nproc 2>/dev/null || echo 1)
@@ -67,7 +67,7 @@ grep -E '^(pgbench: error|.*aborted|.*ERROR)' "$log" | head -20 || true
 sleep 0.6   # backends flush their statistics when they exit
 after=$(psql -X -At -F ' ' -c "SELECT pg_stat_clear_snapshot()" -c "$stats_sql")
 echo "rows changed per table (inserted updated deleted):"
-join <(echo "$before") <(echo "$after") |
+LC_ALL=C join <(echo "$before") <(echo "$after") |
   awk '{ printf "  %-14s %8d %8d %8d\n", $1, $5 - $2, $6 - $3, $7 - $4; i += $5 - $2; u += $6 - $3; d += $7 - $4 }
        END { printf "  %-14s %8d %8d %8d\n", "total", i, u, d }'
 
