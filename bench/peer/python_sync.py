@@ -28,7 +28,6 @@ Prints one line: "python_sync entities=N batches=B seconds=S rate=R failed=F".
 Exit status 0, 1 when a batch failed for good or a server is unreachable, 2 for bad usage.
 """
 import argparse
-import datetime
 import decimal
 import json
 import os
