@@ -165,14 +165,15 @@ BEGIN
         SELECT a.entity_type, a.entity_id,
                CASE a.op WHEN 'd' THEN 'deleted' ELSE 'pending' END,
                CASE a.op WHEN 'd' THEN 'delete' WHEN 't' THEN 'resync' ELSE 'upsert' END,
-               a.version, a.arrs, a.first_at
+               a.version, CASE WHEN a.op = 'u' THEN a.arrs END, a.first_at
           FROM agg a
         ON CONFLICT (entity_type, entity_id) DO UPDATE SET
                version = GREATEST(EXCLUDED.version, s.version + 1),
                op = EXCLUDED.op,
                sync_status = CASE WHEN s.sync_status = 'in_progress' THEN 'in_progress'
                                   ELSE EXCLUDED.sync_status END,
-               changed_arrays = CASE WHEN s.sync_status = 'synced' THEN EXCLUDED.changed_arrays
+               changed_arrays = CASE WHEN EXCLUDED.op <> 'upsert' THEN NULL
+                                     WHEN s.sync_status = 'synced' OR s.op <> 'upsert' THEN EXCLUDED.changed_arrays
                                      ELSE @SCHEMA@.graph_sync_merge_arrays(s.changed_arrays,
                                                                           EXCLUDED.changed_arrays) END,
                first_change_at = CASE WHEN s.sync_status = 'synced' OR s.first_change_at IS NULL

@@ -55,7 +55,10 @@ void pg_capture_function_name(char *buf, size_t size, const char *schema, const 
     else
         snprintf(middle, sizeof(middle), "%s_%s", schema, table);
     char prefix[32];
-    snprintf(prefix, sizeof(prefix), "on_entity_%s_", kind);
+    if (strcmp(kind, "array") == 0)
+        snprintf(prefix, sizeof(prefix), "on_array_field_change_");
+    else
+        snprintf(prefix, sizeof(prefix), "on_entity_%s_", kind);
     make_name(buf, size, prefix, middle, "", schema);
 }
 
@@ -305,7 +308,7 @@ typedef struct Gen {
     char qs[QBUF];        /* quoted sync schema */
     char qtable[2 * QBUF + 2];
     char etype[2 * QBUF]; /* entity type as a literal */
-    char fn_change[64], fn_delete[64];
+    char fn_change[64], fn_array[64], fn_delete[64];
 } Gen;
 
 static void append_ident(P2nBuf *b, const char *prefix, const char *name)
@@ -332,7 +335,7 @@ static void append_literal(P2nBuf *b, const char *s)
 /* the entity id of a row: the key's text, or a JSON array of the key values' texts */
 static void append_id_expr(P2nBuf *b, const Gen *g, const char *alias)
 {
-    char pre[8];
+    char pre[16];
     snprintf(pre, sizeof(pre), "%s.", alias);
     if (g->nkeys == 1) {
         append_ident(b, pre, g->keys[0]);
@@ -368,10 +371,10 @@ static bool in_list(const char *const *list, size_t n, const char *col)
 static void append_distinct(P2nBuf *b, const Column *c)
 {
     const char *cast = c->comparable ? "" : "::text";
-    append_ident(b, "o.", c->name);
+    append_ident(b, "OLD.", c->name);
     p2n_buf_append_str(b, cast);
     p2n_buf_append_str(b, " IS DISTINCT FROM ");
-    append_ident(b, "n.", c->name);
+    append_ident(b, "NEW.", c->name);
     p2n_buf_append_str(b, cast);
 }
 
@@ -379,7 +382,7 @@ static void append_distinct(P2nBuf *b, const Column *c)
 static void append_array_except(P2nBuf *b, const Column *c, const char *a, const char *bb)
 {
     const char *e = c->elem_comparable ? "e" : "e::text";
-    char pa[8], pb[8];
+    char pa[16], pb[16];
     snprintf(pa, sizeof(pa), "%s.", a);
     snprintf(pb, sizeof(pb), "%s.", bb);
     p2n_buf_printf(b, "to_jsonb(ARRAY(SELECT %s FROM unnest(", e);
@@ -389,73 +392,106 @@ static void append_array_except(P2nBuf *b, const Column *c, const char *a, const
     p2n_buf_append_str(b, ") e ORDER BY 1))");
 }
 
+/* (OLD.k1 IS DISTINCT FROM NEW.k1 OR ...) over the key columns */
+static void append_keys_distinct(P2nBuf *b, const Gen *g)
+{
+    p2n_buf_append_byte(b, '(');
+    for (size_t i = 0; i < g->nkeys; i++) {
+        const Column *c = find_col(g->ti, g->keys[i]);
+        if (i)
+            p2n_buf_append_str(b, " OR ");
+        append_distinct(b, c);
+    }
+    p2n_buf_append_byte(b, ')');
+}
+
+/* (OLD.a IS DISTINCT FROM NEW.a OR ...) over the array columns, or false */
+static void append_arrays_distinct(P2nBuf *b, const Gen *g)
+{
+    if (g->t->n_arrays == 0) {
+        p2n_buf_append_str(b, "false");
+        return;
+    }
+    p2n_buf_append_byte(b, '(');
+    for (size_t i = 0; i < g->t->n_arrays; i++) {
+        if (i)
+            p2n_buf_append_str(b, " OR ");
+        append_distinct(b, find_col(g->ti, g->t->array_columns[i]));
+    }
+    p2n_buf_append_byte(b, ')');
+}
+
+/* (OLD.c IS DISTINCT FROM NEW.c OR ...) over the watched columns (all when none given) that are
+   neither keys nor arrays, or false */
+static void append_watched_distinct(P2nBuf *b, const Gen *g)
+{
+    const PgCaptureTable *t = g->t;
+    size_t k = 0;
+    for (size_t i = 0; i < g->ti->ncols; i++) {
+        const Column *c = &g->ti->cols[i];
+        if (is_key(g, c->name) || in_list(t->array_columns, t->n_arrays, c->name))
+            continue;
+        if (t->n_watched && !in_list(t->watched_columns, t->n_watched, c->name))
+            continue;
+        p2n_buf_append_str(b, k++ ? " OR " : "(");
+        append_distinct(b, c);
+    }
+    p2n_buf_append_str(b, k ? ")" : "false");
+}
+
+/* on_entity_change_<table>: a statement-level INSERT (all new rows in one log row) or a
+   row-level UPDATE that changed watched columns but neither the key nor an array */
 static void append_change_body(P2nBuf *b, const Gen *g)
 {
-    char qk[QBUF];
-    pgu_quote_ident(qk, sizeof(qk), g->keys[0]);
-    p2n_buf_append_str(b, "BEGIN\n  IF TG_OP = 'INSERT' THEN\n");
+    p2n_buf_append_str(b, "BEGIN\n  IF TG_LEVEL = 'ROW' THEN\n");
+    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
+                      "    VALUES (nextval('%s.graph_sync_version_seq'::regclass), 'u', %s, ARRAY[",
+                   g->qs, g->qs, g->etype);
+    append_id_expr(b, g, "NEW");
+    p2n_buf_append_str(b, "]);\n  ELSE\n");
     p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n", g->qs);
     p2n_buf_printf(b, "    SELECT nextval('%s.graph_sync_version_seq'::regclass), 'u', %s, array_agg(", g->qs,
                    g->etype);
     append_id_expr(b, g, "n");
-    p2n_buf_append_str(b, ")\n      FROM new_rows n HAVING count(*) > 0;\n  ELSE\n");
-    p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids, changed_arrays)\n",
-                   g->qs);
-    p2n_buf_printf(b, "    SELECT nextval('%s.graph_sync_version_seq'::regclass), d.op, %s, array_agg(d.id),\n"
-                      "           jsonb_object_agg(d.id, d.arrs) FILTER (WHERE d.arrs IS NOT NULL)\n"
-                      "      FROM (SELECT CASE WHEN n.%s IS NULL THEN 'd' ELSE 'u' END::\"char\" AS op,\n"
-                      "                   CASE WHEN n.%s IS NULL THEN ",
-                   g->qs, g->etype, qk, qk);
-    append_id_expr(b, g, "o");
-    p2n_buf_append_str(b, " ELSE ");
-    append_id_expr(b, g, "n");
-    p2n_buf_append_str(b, " END AS id,\n                   ");
-    /* array diffs, only for rows present on both sides */
+    p2n_buf_append_str(b, ")\n      FROM new_rows n HAVING count(*) > 0;\n  END IF;\n  RETURN NULL;\nEND");
+}
+
+/* on_array_field_change_<table>: a row-level UPDATE that changed the key (delete the old entity,
+   insert the new one) or an array column (record added/removed elements) */
+static void append_array_body(P2nBuf *b, const Gen *g)
+{
     const PgCaptureTable *t = g->t;
-    if (t->n_arrays == 0) {
-        p2n_buf_append_str(b, "NULL::jsonb AS arrs\n");
-    } else {
-        p2n_buf_printf(b, "CASE WHEN n.%s IS NOT NULL AND o.%s IS NOT NULL THEN\n"
-                          "                     NULLIF(jsonb_strip_nulls(jsonb_build_object(",
-                       qk, qk);
+    p2n_buf_printf(b, "DECLARE\n  v bigint := nextval('%s.graph_sync_version_seq'::regclass);\n"
+                      "  id text := ", g->qs);
+    append_id_expr(b, g, "NEW");
+    p2n_buf_append_str(b, ";\n  arrs jsonb;\nBEGIN\n  IF ");
+    append_keys_distinct(b, g);
+    p2n_buf_printf(b, " THEN\n    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
+                      "    VALUES (v, 'd', %s, ARRAY[", g->qs, g->etype);
+    append_id_expr(b, g, "OLD");
+    p2n_buf_printf(b, "]), (v, 'u', %s, ARRAY[id]);\n    RETURN NULL;\n  END IF;\n", g->etype);
+    if (t->n_arrays > 0) {
+        p2n_buf_append_str(b, "  arrs := NULLIF(jsonb_strip_nulls(jsonb_build_object(");
         for (size_t i = 0; i < t->n_arrays; i++) {
             const Column *c = find_col(g->ti, t->array_columns[i]);
             if (i)
                 p2n_buf_append_str(b, ",");
-            p2n_buf_append_str(b, "\n                       ");
+            p2n_buf_append_str(b, "\n    ");
             append_literal(b, c->name);
             p2n_buf_append_str(b, ", CASE WHEN ");
             append_distinct(b, c);
             p2n_buf_append_str(b, " THEN jsonb_build_object('added', ");
-            append_array_except(b, c, "n", "o");
+            append_array_except(b, c, "NEW", "OLD");
             p2n_buf_append_str(b, ", 'removed', ");
-            append_array_except(b, c, "o", "n");
+            append_array_except(b, c, "OLD", "NEW");
             p2n_buf_append_str(b, ") END");
         }
-        p2n_buf_append_str(b, ")), '{}'::jsonb) END AS arrs\n");
+        p2n_buf_append_str(b, ")), '{}'::jsonb);\n");
     }
-    p2n_buf_append_str(b, "              FROM new_rows n FULL JOIN old_rows o ON ");
-    for (size_t i = 0; i < g->nkeys; i++) {
-        if (i)
-            p2n_buf_append_str(b, " AND ");
-        append_ident(b, "o.", g->keys[i]);
-        p2n_buf_append_str(b, " = ");
-        append_ident(b, "n.", g->keys[i]);
-    }
-    p2n_buf_printf(b, "\n             WHERE n.%s IS NULL OR o.%s IS NULL", qk, qk);
-    /* watched columns (all when none given) plus the array columns; keys are handled by the join */
-    for (size_t i = 0; i < g->ti->ncols; i++) {
-        const Column *c = &g->ti->cols[i];
-        if (is_key(g, c->name))
-            continue;
-        bool watched = t->n_watched == 0 || in_list(t->watched_columns, t->n_watched, c->name) ||
-                       in_list(t->array_columns, t->n_arrays, c->name);
-        if (!watched)
-            continue;
-        p2n_buf_append_str(b, "\n                OR ");
-        append_distinct(b, c);
-    }
-    p2n_buf_append_str(b, ") d\n     GROUP BY d.op;\n  END IF;\n  RETURN NULL;\nEND");
+    p2n_buf_printf(b, "  INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids, changed_arrays)\n"
+                      "  VALUES (v, 'u', %s, ARRAY[id], CASE WHEN arrs IS NOT NULL THEN jsonb_build_object(id, arrs) END);\n"
+                      "  RETURN NULL;\nEND",
+                   g->qs, g->etype);
 }
 
 static void append_delete_body(P2nBuf *b, const Gen *g)
@@ -499,6 +535,7 @@ static void append_function(P2nBuf *b, const Gen *g, const char *fname, const P2
     p2n_buf_append_str(b, "() FROM PUBLIC;\n");
 }
 
+/* how: "FOR EACH ROW WHEN (...)" or "REFERENCING ... FOR EACH STATEMENT" */
 static void append_trigger(P2nBuf *b, const Gen *g, const char *kind, const char *event,
                            const char *referencing, const char *fname)
 {
@@ -507,8 +544,7 @@ static void append_trigger(P2nBuf *b, const Gen *g, const char *kind, const char
     append_ident(b, "DROP TRIGGER IF EXISTS ", tname);
     p2n_buf_printf(b, " ON %s;\n", g->qtable);
     append_ident(b, "CREATE TRIGGER ", tname);
-    p2n_buf_printf(b, " AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s.", event, g->qtable,
-                   referencing, g->qs);
+    p2n_buf_printf(b, " AFTER %s ON %s %s EXECUTE FUNCTION %s.", event, g->qtable, referencing, g->qs);
     append_ident(b, "", fname);
     p2n_buf_append_str(b, "();\n");
 }
@@ -588,6 +624,7 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     }
     snprintf(g.qtable, sizeof(g.qtable), "%s.%s", qsch, qtab);
     pg_capture_function_name(g.fn_change, sizeof(g.fn_change), t->schema, t->table, "change");
+    pg_capture_function_name(g.fn_array, sizeof(g.fn_array), t->schema, t->table, "array");
     pg_capture_function_name(g.fn_delete, sizeof(g.fn_delete), t->schema, t->table, "delete");
 
     P2nBuf body, sql;
@@ -597,13 +634,39 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     append_change_body(&body, &g);
     append_function(&sql, &g, g.fn_change, &body);
     p2n_buf_reset(&body);
+    append_array_body(&body, &g);
+    append_function(&sql, &g, g.fn_array, &body);
+    p2n_buf_reset(&body);
     append_delete_body(&body, &g);
     append_function(&sql, &g, g.fn_delete, &body);
-    append_trigger(&sql, &g, "insert", "INSERT", "REFERENCING NEW TABLE AS new_rows", g.fn_change);
-    append_trigger(&sql, &g, "trigger", "UPDATE", "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    P2nBuf when;
+    p2n_buf_init(&when);
+    /* plain updates: key and arrays unchanged, some watched column changed */
+    p2n_buf_append_str(&when, "FOR EACH ROW WHEN (NOT ");
+    append_keys_distinct(&when, &g);
+    p2n_buf_append_str(&when, " AND NOT ");
+    append_arrays_distinct(&when, &g);
+    p2n_buf_append_str(&when, " AND ");
+    append_watched_distinct(&when, &g);
+    p2n_buf_append_str(&when, ")");
+    p2n_buf_append_byte(&when, '\0');
+    append_trigger(&sql, &g, "trigger", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_change);
+    p2n_buf_reset(&when);
+    p2n_buf_append_str(&when, "FOR EACH ROW WHEN (");
+    append_keys_distinct(&when, &g);
+    p2n_buf_append_str(&when, " OR ");
+    append_arrays_distinct(&when, &g);
+    p2n_buf_append_str(&when, ")");
+    p2n_buf_append_byte(&when, '\0');
+    append_trigger(&sql, &g, "array", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_array);
+    if (when.failed)
+        sql.failed = true;
+    p2n_buf_free(&when);
+    append_trigger(&sql, &g, "insert", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
                    g.fn_change);
-    append_trigger(&sql, &g, "delete", "DELETE", "REFERENCING OLD TABLE AS old_rows", g.fn_delete);
-    append_trigger(&sql, &g, "truncate", "TRUNCATE", "", g.fn_delete);
+    append_trigger(&sql, &g, "delete", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
+                   g.fn_delete);
+    append_trigger(&sql, &g, "truncate", "TRUNCATE", "FOR EACH STATEMENT", g.fn_delete);
     p2n_buf_append_byte(&sql, '\0');
     bool failed = sql.failed || body.failed;
     p2n_buf_free(&body);
@@ -675,7 +738,7 @@ int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTab
     return run_in_tx(conn, install_all, sync_schema, tables, n, err);
 }
 
-/* Drops the four triggers (when the table exists), the two functions and the record. */
+/* Drops the five triggers (when the table exists), the two functions and the record. */
 static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, P2nErr *err)
 {
     char qs[QBUF], qsch[QBUF], qtab[QBUF], name[64];
@@ -695,14 +758,14 @@ static int drop_one(PGconn *conn, const char *schema, const char *tschema, const
     P2nBuf sql;
     p2n_buf_init(&sql);
     p2n_buf_append_str(&sql, "SET LOCAL client_min_messages = warning;\n");
-    const char *kinds[4] = {"insert", "trigger", "delete", "truncate"};
-    for (int i = 0; exists && i < 4; i++) {
+    const char *kinds[PG_CAPTURE_NTRIGGERS] = {"insert", "trigger", "array", "delete", "truncate"};
+    for (int i = 0; exists && i < PG_CAPTURE_NTRIGGERS; i++) {
         pg_capture_trigger_name(name, sizeof(name), table, kinds[i]);
         append_ident(&sql, "DROP TRIGGER IF EXISTS ", name);
         p2n_buf_printf(&sql, " ON %s.%s;\n", qsch, qtab);
     }
-    const char *fk[2] = {"change", "delete"};
-    for (int i = 0; i < 2; i++) {
+    const char *fk[3] = {"change", "array", "delete"};
+    for (int i = 0; i < 3; i++) {
         pg_capture_function_name(name, sizeof(name), tschema, table, fk[i]);
         p2n_buf_printf(&sql, "DROP FUNCTION IF EXISTS %s.", qs);
         append_ident(&sql, "", name);
@@ -748,7 +811,7 @@ int pg_capture_uninstall(PGconn *conn, const char *sync_schema, const PgCaptureT
 
 typedef struct Installed {
     char schema[128], table[128], entity_type[128];
-    int ntriggers;            /* of the four expected names, how many exist and use our functions */
+    int ntriggers;            /* of the five expected names, how many exist and use our functions */
     int other_triggers;       /* triggers on the table that call our functions under other names */
     bool recorded;            /* a graph_sync_captured_tables row */
     bool table_exists;
@@ -778,7 +841,8 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
                        "  JOIN pg_namespace n ON n.oid = c.relnamespace"
                        "  JOIN pg_proc f ON f.oid = t.tgfoid JOIN pg_namespace fn ON fn.oid = f.pronamespace"
                        " WHERE NOT t.tgisinternal AND fn.nspname = $1"
-                       "   AND (f.proname LIKE 'on\\_entity\\_change\\_%' OR f.proname LIKE 'on\\_entity\\_delete\\_%')"
+                       "   AND (f.proname LIKE 'on\\_entity\\_change\\_%' OR f.proname LIKE 'on\\_entity\\_delete\\_%'"
+                       "        OR f.proname LIKE 'on\\_array\\_field\\_change\\_%')"
                        " ORDER BY 1, 2, 3",
                        1, p, &tr, "could not list capture triggers", err);
     if (rc < 0)
@@ -824,9 +888,9 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
             snprintf(e->table, sizeof(e->table), "%s", t);
         }
         e->table_exists = true;
-        const char *kinds[4] = {"insert", "trigger", "delete", "truncate"};
+        const char *kinds[PG_CAPTURE_NTRIGGERS] = {"insert", "trigger", "array", "delete", "truncate"};
         bool expected = false;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < PG_CAPTURE_NTRIGGERS; k++) {
             char name[64];
             pg_capture_trigger_name(name, sizeof(name), t, kinds[k]);
             if (strcmp(name, tg) == 0)
@@ -912,8 +976,9 @@ static void describe(const Installed *e, PgCaptureEntry *out)
         snprintf(out->detail, sizeof(out->detail), "table no longer exists");
     else if (e->ntriggers == 0 && e->other_triggers == 0)
         snprintf(out->detail, sizeof(out->detail), "recorded but no capture trigger");
-    else if (e->ntriggers < 4 || e->other_triggers > 0)
-        snprintf(out->detail, sizeof(out->detail), "incomplete trigger set (%d of 4%s)", e->ntriggers,
+    else if (e->ntriggers < PG_CAPTURE_NTRIGGERS || e->other_triggers > 0)
+        snprintf(out->detail, sizeof(out->detail), "incomplete trigger set (%d of %d%s)", e->ntriggers,
+                 PG_CAPTURE_NTRIGGERS,
                  e->other_triggers ? ", plus foreign names" : "");
     else if (!e->recorded)
         snprintf(out->detail, sizeof(out->detail), "triggers without an install record");

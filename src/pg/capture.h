@@ -1,11 +1,19 @@
 /*
  * Capture: the triggers that queue changed entities. For each captured table pg2neo generates
- * two SECURITY DEFINER PL/pgSQL functions in the sync schema (on_entity_change_<table> for
- * INSERT/UPDATE, array diffs included; on_entity_delete_<table> for DELETE/TRUNCATE) and four
- * statement-level triggers with transition tables: <table>_sync_trigger (UPDATE),
- * <table>_sync_insert, <table>_sync_delete and <table>_sync_truncate. They append one row per
- * statement and operation to the index-free graph_sync_log; graph_sync_fold() (queue.h) turns the
- * log into one graph_sync_status row per entity. docs/capture.md explains the choices.
+ * three SECURITY DEFINER PL/pgSQL functions in the sync schema (search_path fixed to pg_catalog,
+ * pg_temp; every identifier quoted) and five triggers:
+ *   <table>_sync_insert    AFTER INSERT, per statement, transition table -> on_entity_change_<t>
+ *   <table>_sync_trigger   AFTER UPDATE, per row, WHEN a watched column changed but neither the
+ *                          key nor an array                               -> on_entity_change_<t>
+ *   <table>_sync_array     AFTER UPDATE, per row, WHEN the key or an array column changed
+ *                          (key change = delete old + insert new; arrays: added/removed)
+ *                                                                          -> on_array_field_change_<t>
+ *   <table>_sync_delete    AFTER DELETE, per statement, transition table -> on_entity_delete_<t>
+ *   <table>_sync_truncate  AFTER TRUNCATE, per statement (a resync of the type)
+ * (<t> is the table, prefixed by its schema when that is not public.) They append to the
+ * index-free graph_sync_log; graph_sync_fold() (queue.h) turns the log into one graph_sync_status
+ * row per entity. Unchanged rows never reach a function: the WHEN clauses skip them. See
+ * docs/capture.md for the measurements behind this design.
  *
  * Until the Mapping lands, the tables come from a plain list (PgCaptureTable), which the CLI
  * fills from --table specs.
@@ -20,6 +28,7 @@
 
 /* Bump when the generated trigger SQL changes: older installs then show as stale. */
 #define PG_CAPTURE_GENERATOR 1
+#define PG_CAPTURE_NTRIGGERS 5
 
 typedef struct PgCaptureTable {
     const char *schema;            /* table's schema, e.g. "public" */
@@ -80,8 +89,8 @@ int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable 
 const char *pg_capture_state_name(PgCaptureState s);
 
 /* The generated names (at most 63 bytes; longer ones are cut and given a hash suffix).
-   kind: "change" or "delete" for functions; "trigger", "insert", "delete", "truncate" for
-   triggers. */
+   kind: "change", "array" or "delete" for functions; "trigger", "array", "insert", "delete",
+   "truncate" for triggers. */
 void pg_capture_function_name(char *buf, size_t size, const char *schema, const char *table,
                               const char *kind);
 void pg_capture_trigger_name(char *buf, size_t size, const char *table, const char *kind);
