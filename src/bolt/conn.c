@@ -502,8 +502,8 @@ static int process_one(BoltConn *c, P2nErr *err)
         record_failure(c, kind, meta);
         if (kind == REQ_RUN || kind == REQ_PULL || kind == REQ_DISCARD)
             c->rs = RS_NONE;
-        if (kind == REQ_COMMIT || ((kind == REQ_PULL || kind == REQ_DISCARD || kind == REQ_RUN) && c->result_auto))
-            c->commit_inflight = false; /* outcome known: not committed */
+        /* outcome known: not committed (a COMMIT or auto-commit RUN after a failure is IGNORED) */
+        c->commit_inflight = false;
         if (c->tx == TX_OPEN)
             c->tx = TX_FAILED;
         if (kind == REQ_COMMIT || kind == REQ_ROLLBACK)
@@ -513,8 +513,7 @@ static int process_one(BoltConn *c, P2nErr *err)
     if (sig == MSG_IGNORED) {
         if (kind == REQ_RUN || kind == REQ_PULL || kind == REQ_DISCARD)
             c->rs = RS_NONE;
-        if (kind == REQ_COMMIT || c->result_auto)
-            c->commit_inflight = false;
+        c->commit_inflight = false; /* an ignored COMMIT (or auto-commit RUN) did nothing */
         if (kind == REQ_COMMIT || kind == REQ_ROLLBACK)
             c->tx = TX_NONE;
         if (kind == REQ_RESET) /* cannot happen: RESET is never ignored */
