@@ -17,6 +17,8 @@
 
 #include "packstream/packstream.h"
 
+#define P2N_NAN ((double)NAN) /* NAN is a float: spell out the conversion */
+
 typedef struct Fixture {
     P2nBuf buf;
     PsArena arena;
@@ -154,7 +156,7 @@ static void test_scalars(void **state)
     assert_bytes(&f->buf,
                  BYTES(0xC0, 0xC2, 0xC3, 0xC1, 0x3F, 0xF1, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9A, 0xC1, 0x3F,
                        0xF3, 0xAE, 0x14, 0x7A, 0xE1, 0x47, 0xAE, 0xC1, 0x80, 0, 0, 0, 0, 0, 0, 0));
-    const double floats[] = {0.0, -0.0, 1.1, -1e308, 5e-324, INFINITY, -INFINITY, NAN, 3.141592653589793};
+    const double floats[] = {0.0, -0.0, 1.1, -1e308, 5e-324, HUGE_VAL, -HUGE_VAL, P2N_NAN, 3.141592653589793};
     for (size_t i = 0; i < sizeof(floats) / sizeof(floats[0]); i++) {
         p2n_buf_reset(&f->buf);
         ps_pack_float(&f->buf, floats[i]);
@@ -728,7 +730,7 @@ static void test_json_forms(void **state)
                                          ps_pack_float(b, -0.0), ps_pack_float(b, 1e300),
                                          ps_pack_float(b, 5e-324), ps_pack_float(b, 2.5)));
     J("[{\"$float\":\"NaN\"},{\"$float\":\"Infinity\"},{\"$float\":\"-Infinity\"}]",
-      (ps_pack_list_header(b, 3), ps_pack_float(b, NAN), ps_pack_float(b, INFINITY), ps_pack_float(b, -INFINITY)));
+      (ps_pack_list_header(b, 3), ps_pack_float(b, P2N_NAN), ps_pack_float(b, HUGE_VAL), ps_pack_float(b, -HUGE_VAL)));
     J("\"a\\\"b\\\\c\\n\\u0001\\u0000é\"", ps_pack_string(b, "a\"b\\c\n\x01\0é", 10));
     J("\"x\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBD\"", ps_pack_string(b, "x\xFFy\xED\xA0", 5)); /* bad UTF-8 */
     J("{\"$bytes\":\"\"}", ps_pack_bytes(b, "", 0));
@@ -757,7 +759,7 @@ static void test_json_forms(void **state)
       ps_pack_duration(b, 14, -3, 3600, 5));
     J("{\"$point\":{\"srid\":4326,\"x\":13.4,\"y\":52.5}}", ps_pack_point2d(b, 4326, 13.4, 52.5));
     J("{\"$point\":{\"srid\":4979,\"x\":1.0,\"y\":2.0,\"z\":{\"$float\":\"NaN\"}}}",
-      ps_pack_point3d(b, 4979, 1.0, 2.0, NAN));
+      ps_pack_point3d(b, 4979, 1.0, 2.0, P2N_NAN));
     /* out-of-range or mis-shaped temporals fall back to the generic form */
     J("{\"$struct\":{\"tag\":73,\"fields\":[0,1000000000,0]}}", ps_pack_datetime(b, 0, 1000000000, 0));
     J("{\"$struct\":{\"tag\":68,\"fields\":[9223372036854775807]}}", ps_pack_date(b, INT64_MAX));
