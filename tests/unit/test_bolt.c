@@ -116,12 +116,18 @@ typedef struct Fake {
     unsigned writes;
     size_t write_limit; /* SIZE_MAX: unlimited; else fail writes after this many bytes in total */
     bool closed;
+    unsigned nopen;
+    char opened[8][300]; /* host:port of each open */
 } Fake;
 
 static int fake_open(void *ctx, const char *host, uint16_t port, const BoltTlsOptions *tls, int timeout_ms,
                      BoltTransport **out, P2nErr *err)
 {
-    (void)host, (void)port, (void)tls, (void)timeout_ms, (void)err;
+    (void)tls, (void)timeout_ms, (void)err;
+    Fake *f = ctx;
+    if (f->nopen < 8)
+        bolt_uri_address(host, port, f->opened[f->nopen], sizeof(f->opened[0]));
+    f->nopen++;
     *out = (BoltTransport *)ctx;
     return 0;
 }
@@ -724,6 +730,99 @@ static void test_garbage_from_server(void **state)
     }
 }
 
+static void fake_route(Fake *f, int64_t ttl, const char *writer, const char *reader)
+{
+    P2nBuf m;
+    p2n_buf_init(&m);
+    ps_pack_map_header(&m, 1);
+    ps_pack_cstr(&m, "rt");
+    ps_pack_map_header(&m, 3);
+    ps_pack_cstr(&m, "ttl");
+    ps_pack_int(&m, ttl);
+    ps_pack_cstr(&m, "db");
+    ps_pack_cstr(&m, "neo4j");
+    ps_pack_cstr(&m, "servers");
+    ps_pack_list_header(&m, 3);
+    const char *roles[3] = {"WRITE", "READ", "ROUTE"};
+    const char *addrs[3] = {writer, reader, "router:7687"};
+    for (int i = 0; i < 3; i++) {
+        ps_pack_map_header(&m, 2);
+        ps_pack_cstr(&m, "addresses");
+        ps_pack_list_header(&m, 1);
+        ps_pack_cstr(&m, addrs[i]);
+        ps_pack_cstr(&m, "role");
+        ps_pack_cstr(&m, roles[i]);
+    }
+    fake_msg(f, 0x70, &m);
+    p2n_buf_free(&m);
+}
+
+static void fake_login(Fake *f)
+{
+    fake_version(f, 5, 4);
+    fake_hello_ok(f);
+    fake_success(f);
+}
+
+/* neo4j://: ROUTE on the seed router, then the WRITE/READ server; ttl honoured; forget_writer */
+static void test_routing_table(void **state)
+{
+    (void)state;
+    Fake f;
+    fake_init(&f);
+    BoltConfig cfg = fake_config(&f);
+    cfg.uri = "neo4j://seed:7687";
+    /* 1st connect: seed answers ROUTE (ttl 300), then the writer */
+    fake_login(&f);
+    fake_route(&f, 300, "w1:7001", "r1:7002");
+    fake_login(&f);
+    /* 2nd connect (read, within ttl): straight to the reader */
+    fake_login(&f);
+    /* after forget_writer: the known router is asked (ttl 0 this time), then the new writer */
+    fake_login(&f);
+    fake_route(&f, 0, "w2:7003", "r1:7002");
+    fake_login(&f);
+    /* expired (ttl 0): refreshed again from the router */
+    fake_login(&f);
+    fake_route(&f, 300, "w3:7004", "r1:7002");
+    fake_login(&f);
+    f.max_read = 1; /* one byte per read: no connection reads into the next one's bytes */
+
+    BoltDriver *d = NULL;
+    P2nErr err;
+    p2n_err_clear(&err);
+    assert_int_equal(bolt_driver_new(&cfg, &d, &err), 0);
+    BoltConn *c = NULL;
+    if (bolt_driver_connect(d, BOLT_ACCESS_WRITE, &c, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(bolt_conn_address(c), "w1:7001");
+    const BoltRoutingTable *rt = bolt_driver_routing_table(d);
+    assert_non_null(rt);
+    assert_int_equal(rt->ttl_s, 300);
+    assert_string_equal(rt->readers[0], "r1:7002");
+    assert_string_equal(rt->routers[0], "router:7687");
+    bolt_conn_close(c);
+    assert_int_equal(bolt_driver_connect(d, BOLT_ACCESS_READ, &c, &err), 0);
+    assert_string_equal(bolt_conn_address(c), "r1:7002");
+    bolt_conn_close(c);
+    bolt_driver_forget_writer(d, "w1:7001");
+    assert_null(bolt_driver_routing_table(d));
+    assert_int_equal(bolt_driver_connect(d, BOLT_ACCESS_WRITE, &c, &err), 0);
+    assert_string_equal(bolt_conn_address(c), "w2:7003");
+    bolt_conn_close(c);
+    assert_int_equal(bolt_driver_connect(d, BOLT_ACCESS_WRITE, &c, &err), 0);
+    assert_string_equal(bolt_conn_address(c), "w3:7004");
+    bolt_conn_close(c);
+    assert_int_equal(f.nopen, 7);
+    static const char *expect[7] = {"seed:7687", "w1:7001", "r1:7002", "router:7687", "w2:7003",
+                                    "router:7687", "w3:7004"};
+    for (int i = 0; i < 7; i++)
+        assert_string_equal(f.opened[i], expect[i]);
+    assert_int_equal(f.in_pos, f.in.len);
+    bolt_driver_free(d);
+    fake_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_large_message_chunks),
         cmocka_unit_test(test_connection_lost_before_and_after_commit),
         cmocka_unit_test(test_garbage_from_server),
+        cmocka_unit_test(test_routing_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
