@@ -167,6 +167,7 @@ BEGIN
                CASE a.op WHEN 'd' THEN 'delete' WHEN 't' THEN 'resync' ELSE 'upsert' END,
                a.version, CASE WHEN a.op = 'u' THEN a.arrs END, a.first_at
           FROM agg a
+         ORDER BY a.entity_type, a.entity_id   -- rows are locked in key order: no deadlocks with marks
         ON CONFLICT (entity_type, entity_id) DO UPDATE SET
                version = GREATEST(EXCLUDED.version, s.version + 1),
                op = EXCLUDED.op,

@@ -185,22 +185,26 @@ int pgq_mark_synced(PGconn *conn, const char *schema, const char *worker_id, con
                         worker_id};
     PGresult *r = NULL;
     rc = q(conn, schema,
+           /* lock the rows in key order first (folds do the same): no deadlocks */
            "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(t, i, v)),"
-           " del AS (DELETE FROM @SCHEMA@.graph_sync_status s USING k"
-           "   WHERE s.entity_type = k.t AND s.entity_id = k.i AND s.sync_status = 'in_progress'"
-           "     AND s.claimed_by = $4 AND s.version = k.v AND s.op = 'delete' RETURNING 1),"
+           " l AS (SELECT s.entity_type, s.entity_id, s.version = k.v AS same, s.op"
+           "         FROM @SCHEMA@.graph_sync_status s JOIN k ON s.entity_type = k.t AND s.entity_id = k.i"
+           "        WHERE s.sync_status = 'in_progress' AND s.claimed_by = $4"
+           "        ORDER BY s.entity_type, s.entity_id FOR UPDATE OF s),"
+           " del AS (DELETE FROM @SCHEMA@.graph_sync_status s USING l"
+           "   WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id AND l.same AND l.op = 'delete'"
+           "   RETURNING 1),"
            " upd AS (UPDATE @SCHEMA@.graph_sync_status s SET"
-           "   sync_status = CASE WHEN s.version = k.v THEN 'synced'"
-           "                      WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
-           "   synced_at = CASE WHEN s.version = k.v THEN now() ELSE s.synced_at END,"
-           "   attempts = CASE WHEN s.version = k.v THEN 0 ELSE s.attempts END,"
-           "   last_error = CASE WHEN s.version = k.v THEN NULL ELSE s.last_error END,"
-           "   first_change_at = CASE WHEN s.version = k.v THEN NULL ELSE s.first_change_at END,"
-           "   next_attempt_at = CASE WHEN s.version = k.v THEN s.next_attempt_at ELSE now() END,"
+           "   sync_status = CASE WHEN l.same THEN 'synced' WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
+           "   synced_at = CASE WHEN l.same THEN now() ELSE s.synced_at END,"
+           "   attempts = CASE WHEN l.same THEN 0 ELSE s.attempts END,"
+           "   last_error = CASE WHEN l.same THEN NULL ELSE s.last_error END,"
+           "   first_change_at = CASE WHEN l.same THEN NULL ELSE s.first_change_at END,"
+           "   next_attempt_at = CASE WHEN l.same THEN s.next_attempt_at ELSE now() END,"
            "   claimed_by = NULL, lease_until = NULL, updated_at = now()"
-           "   FROM k WHERE s.entity_type = k.t AND s.entity_id = k.i AND s.sync_status = 'in_progress'"
-           "     AND s.claimed_by = $4 AND NOT (s.version = k.v AND s.op = 'delete')"
-           "   RETURNING s.version = k.v AS same)"
+           "   FROM l WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id"
+           "     AND NOT (l.same AND l.op = 'delete')"
+           "   RETURNING l.same AS same)"
            " SELECT (SELECT count(*) FROM del) + (SELECT count(*) FROM upd WHERE same),"
            "        (SELECT count(*) FROM upd WHERE NOT same)",
            4, p, &r, "could not mark entities synced", err);
@@ -264,14 +268,25 @@ int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const P
         *n_released = 0;
     PGresult *r = NULL;
     int rc;
-    const char *set = "UPDATE @SCHEMA@.graph_sync_status s SET"
+    /* rows are locked in key order first, as folds and marks do: no deadlocks */
+    const char *all = "WITH l AS (SELECT entity_type, entity_id FROM @SCHEMA@.graph_sync_status"
+                      "  WHERE sync_status = 'in_progress' AND claimed_by = $1"
+                      "  ORDER BY entity_type, entity_id FOR UPDATE)"
+                      " UPDATE @SCHEMA@.graph_sync_status s SET"
                       " sync_status = CASE WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
                       " claimed_by = NULL, lease_until = NULL, next_attempt_at = now(), updated_at = now()"
-                      " WHERE s.sync_status = 'in_progress' AND s.claimed_by = $1";
-    char sql[1024];
+                      " FROM l WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id";
+    const char *some = "WITH l AS (SELECT entity_type, entity_id FROM @SCHEMA@.graph_sync_status"
+                       "  WHERE sync_status = 'in_progress' AND claimed_by = $1"
+                       "    AND (entity_type, entity_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
+                       "  ORDER BY entity_type, entity_id FOR UPDATE)"
+                       " UPDATE @SCHEMA@.graph_sync_status s SET"
+                       " sync_status = CASE WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
+                       " claimed_by = NULL, lease_until = NULL, next_attempt_at = now(), updated_at = now()"
+                       " FROM l WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id";
     if (!keys) {
         const char *p[1] = {worker_id};
-        rc = q(conn, schema, set, 1, p, &r, "could not release claims", err);
+        rc = q(conn, schema, all, 1, p, &r, "could not release claims", err);
     } else {
         if (n == 0)
             return 0;
@@ -281,10 +296,8 @@ int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const P
             key_arrays_free(&k);
             return rc;
         }
-        snprintf(sql, sizeof(sql), "%s AND (s.entity_type, s.entity_id) IN"
-                                   " (SELECT * FROM unnest($2::text[], $3::text[]))", set);
         const char *p[3] = {worker_id, (const char *)k.types.data, (const char *)k.ids.data};
-        rc = q(conn, schema, sql, 3, p, &r, "could not release claims", err);
+        rc = q(conn, schema, some, 3, p, &r, "could not release claims", err);
         key_arrays_free(&k);
     }
     if (rc < 0)
