@@ -170,7 +170,7 @@ void mapping_ids_param(const char *const *ids, size_t n, P2nBuf *b)
 MappingEntity *mapping_entity_find(const Mapping *m, const char *name)
 {
     for (size_t i = 0; i < m->nentities; i++)
-        if (strcmp(m->entities[i].name, name) == 0)
+        if (m->entities[i].name != NULL && strcmp(m->entities[i].name, name) == 0)
             return &m->entities[i];
     return NULL;
 }
