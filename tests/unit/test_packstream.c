@@ -845,6 +845,127 @@ static void test_json_path(void **state)
     free(got);
 }
 
+/* ---- random round trips ---- */
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* A random value tree in the arena; sizes cluster around the encoding boundaries. */
+static void random_value(PsArena *a, PsValue *v, int depth)
+{
+    static const uint32_t sizes[] = {0, 1, 15, 16, 17, 255, 256};
+    static const int64_t ints[] = {0, 127, 128, -16, -17, -128, -129, 32767, 32768, -32768, -32769,
+                                   INT32_MAX, (int64_t)INT32_MAX + 1, INT32_MIN, (int64_t)INT32_MIN - 1,
+                                   INT64_MAX, INT64_MIN};
+    unsigned kind = (unsigned)(rng() % (depth < 3 ? 9u : 6u));
+    uint32_t n = depth < 2 ? sizes[rng() % 7] : (uint32_t)(rng() % 4);
+    switch (kind) {
+    case 0:
+        v->type = PS_NULL;
+        break;
+    case 1:
+        v->type = PS_BOOL;
+        v->u.b = rng() & 1;
+        break;
+    case 2:
+        v->type = PS_INT;
+        v->u.i = rng() & 1 ? ints[rng() % (sizeof(ints) / sizeof(ints[0]))] : (int64_t)rng() >> (rng() % 64);
+        break;
+    case 3: {
+        v->type = PS_FLOAT;
+        uint64_t bits = rng();
+        memcpy(&v->u.f, &bits, sizeof(bits)); /* any bit pattern, NaNs and denormals included */
+        break;
+    }
+    case 4:
+    case 5: {
+        v->type = kind == 4 ? PS_STRING : PS_BYTES;
+        char *p = ps_arena_alloc(a, (size_t)n + 1);
+        assert_non_null(p);
+        for (uint32_t i = 0; i < n; i++)
+            p[i] = (char)rng();
+        p[n] = 0;
+        v->u.str.data = p;
+        v->u.str.len = n;
+        break;
+    }
+    case 6:
+        v->type = PS_LIST;
+        v->u.list.len = n;
+        v->u.list.items = n ? ps_arena_alloc(a, n * sizeof(PsValue)) : NULL;
+        for (uint32_t i = 0; i < n; i++)
+            random_value(a, &v->u.list.items[i], depth + 1);
+        break;
+    case 7:
+        v->type = PS_MAP;
+        v->u.map.len = n;
+        v->u.map.entries = n ? ps_arena_alloc(a, n * sizeof(PsMapEntry)) : NULL;
+        for (uint32_t i = 0; i < n; i++) {
+            char *k = ps_arena_alloc(a, 16);
+            assert_non_null(k);
+            int kl = snprintf(k, 16, "k%u", i); /* unique keys */
+            v->u.map.entries[i].key = k;
+            v->u.map.entries[i].key_len = (uint32_t)kl;
+            random_value(a, &v->u.map.entries[i].value, depth + 1);
+        }
+        break;
+    default: {
+        static const uint8_t tags[] = {0x4E, 0x52, 0x72, 0x50, 0x44, 0x54, 0x74, 0x49, 0x69, 0x64, 0x45, 0x58, 0x59, 0x01};
+        v->type = PS_STRUCT;
+        v->u.st.tag = tags[rng() % sizeof(tags)];
+        v->u.st.len = (uint8_t)(rng() % 16);
+        v->u.st.fields = v->u.st.len ? ps_arena_alloc(a, v->u.st.len * sizeof(PsValue)) : NULL;
+        for (uint8_t i = 0; i < v->u.st.len; i++)
+            random_value(a, &v->u.st.fields[i], depth + 1);
+        break;
+    }
+    }
+}
+
+static void test_random_round_trips(void **state)
+{
+    Fixture *f = *state;
+    PsArena gen;
+    ps_arena_init(&gen, 0);
+    P2nBuf again, json;
+    p2n_buf_init(&again);
+    p2n_buf_init(&json);
+    for (int iter = 0; iter < 3000; iter++) {
+        PsValue v;
+        random_value(&gen, &v, 0);
+        p2n_buf_reset(&f->buf);
+        ps_pack_value(&f->buf, &v);
+        assert_false(f->buf.failed);
+        PsValue back = decode_all(f, f->buf.data, f->buf.len);
+        assert_true(ps_value_equal(&v, &back));
+        p2n_buf_reset(&again);
+        ps_pack_value(&again, &back);
+        assert_int_equal(again.len, f->buf.len);
+        assert_memory_equal(again.data, f->buf.data, f->buf.len);
+        /* the JSON form of anything is valid JSON */
+        p2n_buf_reset(&json);
+        ps_value_to_json(&json, &back);
+        assert_false(json.failed);
+        json_error_t jerr;
+        json_t *j = json_loadb((const char *)json.data, json.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+        if (j == NULL && strstr(jerr.text, "NUL byte in object key") == NULL)
+            fail_msg("invalid JSON at iteration %d: %s", iter, jerr.text);
+        json_decref(j);
+        ps_arena_reset(&gen);
+        ps_arena_reset(&f->arena);
+    }
+    p2n_buf_free(&again);
+    p2n_buf_free(&json);
+    ps_arena_free(&gen);
+}
+
 /* ---- encoder failure, arena ---- */
 
 static void test_encoder_buffer_max(void **state)
@@ -922,6 +1043,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_equal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_round_trips, setup, teardown),
         cmocka_unit_test(test_encoder_buffer_max),
         cmocka_unit_test(test_arena),
     };
