@@ -937,7 +937,7 @@ static void test_random_round_trips(void **state)
     P2nBuf again, json;
     p2n_buf_init(&again);
     p2n_buf_init(&json);
-    for (int iter = 0; iter < 3000; iter++) {
+    for (int iter = 0; iter < 1000; iter++) {
         PsValue v;
         random_value(&gen, &v, 0);
         p2n_buf_reset(&f->buf);
