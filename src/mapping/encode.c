@@ -206,6 +206,14 @@ static int pack_json_elem(Enc *x, const MappingColumn *c, MappingConv conv, cons
             ps_pack_string(b, json_string_value(j), json_string_length(j));
             return 1;
         }
+        if (json_is_array(j) && conv == MAPPING_CONV_STRING) { /* a row of a multi-dimensional array */
+            char *txt = json_dumps(j, JSON_COMPACT);
+            if (txt == NULL)
+                return p2n_err_set(x->err, P2N_ENOMEM, "out of memory");
+            ps_pack_cstr(b, txt);
+            free(txt);
+            return 1;
+        }
         if (json_is_integer(j) && conv == MAPPING_CONV_STRING) {
             char tmp[32];
             snprintf(tmp, sizeof(tmp), "%lld", (long long)json_integer_value(j));

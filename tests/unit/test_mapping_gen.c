@@ -603,6 +603,17 @@ static void test_encode_types(void **state)
     vals[2 + col_of(e, "flags", true)] = "[1]";
     assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), P2N_EINVAL);
     assert_non_null(strstr(err.msg, "column \"flags\": array element is not a boolean"));
+    /* rows of a multi-dimensional text array become JSON text */
+    vals[2 + col_of(e, "flags", true)] = "[true]";
+    vals[2 + col_of(e, "tags", false)] = "[[\"a\", \"b\"], [\"c\", null]]";
+    p2n_buf_reset(&b);
+    assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), 0);
+    decode(&d, &b);
+    assert_string_equal(get(&d.v, "r2")->u.list.items[1].u.str.data, "[\"c\",null]");
+    ps_arena_free(&d.arena);
+    vals[2 + col_of(e, "counts", true)] = "[[1, 2]]";
+    assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), P2N_EINVAL);
+    assert_non_null(strstr(err.msg, "column \"counts\": array element is not an integer"));
     vals[2 + col_of(e, "flags", true)] = "{}";
     assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), P2N_EINVAL);
     assert_non_null(strstr(err.msg, "not a JSON array"));
