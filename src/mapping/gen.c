@@ -31,14 +31,15 @@ void mapping_sql_id_expr(const MappingEntity *e, const char *alias, P2nBuf *b)
         p2n_buf_append_str(b, "::text");
         return;
     }
-    p2n_buf_append_str(b, "jsonb_build_array(");
+    /* the same form as the capture triggers (src/pg/capture.c): ["a","b"] */
+    p2n_buf_append_str(b, "array_to_json(ARRAY[");
     for (size_t i = 0; i < e->nkeys; i++) {
         if (i)
             p2n_buf_append_str(b, ", ");
         col_ref(b, alias, e->keys[i].s);
         p2n_buf_append_str(b, "::text");
     }
-    p2n_buf_append_str(b, ")::text");
+    p2n_buf_append_str(b, "])::text");
 }
 
 /* The select expression of one column: its text form is what the encoder parses. */
@@ -91,7 +92,10 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
     P2nBuf b;
     p2n_buf_init(&b);
     p2n_buf_append_str(&b, "SELECT ");
-    mapping_sql_id_expr(e, "t", &b);
+    if (e->nkeys == 1)
+        mapping_sql_id_expr(e, "t", &b);
+    else /* the id exactly as the caller gave it, so that it can match ids returned to ids asked */
+        p2n_buf_append_str(&b, "_p2n_ids._p2n_id");
     p2n_buf_append_str(&b, " AS \"_p2n_id\", ");
     if (e->delete_when) {
         p2n_buf_printf(&b, "COALESCE((%s), false)", e->delete_when);

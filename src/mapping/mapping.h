@@ -15,9 +15,10 @@
  * ---- The engine's contract (per entity; MappingEntity.plan after mapping_resolve) ----
  * Entity ids are text, the queue's entity_id: a single key's text form (`col::text`), or for a
  * composite key a JSON array of the key columns' text forms, exactly as PostgreSQL's
- * `jsonb_build_array(a::text, b::text)::text` prints it (`["1", "x"]`). mapping_sql_id_expr()
- * gives that SQL expression for any row alias (e.g. NEW/OLD in a trigger), so producers and the
- * engine cannot disagree.
+ * `array_to_json(ARRAY[a::text, b::text])::text` prints it (`["1","x"]`, the capture triggers'
+ * form). mapping_sql_id_expr() gives that SQL expression for any row alias (e.g. NEW/OLD in a
+ * trigger). For composite keys read_sql parses the ids as JSON and returns each id exactly as
+ * given, so ids returned always compare equal (strcmp) to ids asked.
  *
  * (a) plan.read_sql: one parameter, $1 = a text[] of entity ids (mapping_ids_param() builds it).
  *     Result columns: 0 `_p2n_id` (text id), 1 `_p2n_deleted` ('t' when the soft-delete filter
