@@ -346,3 +346,39 @@ int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
     return 0;
 }
+
+int mapping_capture_columns(const MappingEntity *e, const char ***watched, const char ***arrays, P2nErr *err)
+{
+    *watched = NULL;
+    *arrays = NULL;
+    const char **w = calloc(e->ncols + 1, sizeof(*w));
+    const char **a = calloc(e->ncols + 1, sizeof(*a));
+    if (w == NULL || a == NULL) {
+        free(w);
+        free(a);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    size_t nw = 0, na = 0;
+    for (size_t i = 0; i < e->ncols; i++) {
+        const char *c = e->cols[i].column;
+        bool dup = false;
+        for (size_t k = 0; k < nw && !dup; k++)
+            dup = strcmp(w[k], c) == 0;
+        if (!dup)
+            w[nw++] = c;
+        if (e->cols[i].property == NULL && e->cols[i].is_array) {
+            dup = false;
+            for (size_t k = 0; k < na && !dup; k++)
+                dup = strcmp(a[k], c) == 0;
+            if (!dup)
+                a[na++] = c;
+        }
+    }
+    if (e->delete_when) {
+        free(w);
+        w = NULL;
+    }
+    *watched = w;
+    *arrays = a;
+    return 0;
+}

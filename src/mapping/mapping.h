@@ -293,6 +293,15 @@ void mapping_sql_table(const Mapping *m, const MappingEntity *e, P2nBuf *b);
 /* Builds e->plan (called by mapping_resolve). */
 int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err);
 
+/*
+ * What the capture triggers of a resolved entity must watch. *watched (NULL-terminated, free the
+ * array only: the strings belong to the entity) lists the columns whose change must queue the
+ * entity: every column read by read_sql; NULL when every column must be watched (a delete_when
+ * expression may read any column). *arrays lists the array columns read for relationships (their
+ * element diffs matter). Returns 0 or P2N_ENOMEM.
+ */
+int mapping_capture_columns(const MappingEntity *e, const char ***watched, const char ***arrays, P2nErr *err);
+
 /* ---- row encoding ---- */
 /*
  * Encodes row `row` of a read_sql result (text format) as one $rows map (see the contract at the

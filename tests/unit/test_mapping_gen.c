@@ -723,6 +723,36 @@ static void test_encode_link_and_ids(void **state)
     mapping_catalog_free(&cat);
 }
 
+static void test_capture_columns(void **state)
+{
+    (void)state;
+    MappingCatalog cat;
+    Mapping *m = resolved(CIVIC_YAML, &cat);
+    const char **w, **a;
+    P2nErr err;
+    assert_int_equal(mapping_capture_columns(mapping_entity_find(m, "Bill"), &w, &a, &err), 0);
+    size_t nw = 0;
+    bool sponsor = false, tags = false;
+    for (; w[nw]; nw++) {
+        sponsor = sponsor || strcmp(w[nw], "sponsor_id") == 0;
+        tags = tags || strcmp(w[nw], "tags") == 0;
+    }
+    assert_true(sponsor && tags);
+    assert_int_equal(nw, 11); /* every column of bills, sponsor_id once */
+    assert_string_equal(a[0], "co_sponsors");
+    assert_string_equal(a[1], "tags");
+    assert_null(a[2]);
+    free(w);
+    free(a);
+    /* a soft-delete filter may read any column: watch them all */
+    assert_int_equal(mapping_capture_columns(mapping_entity_find(m, "User"), &w, &a, &err), 0);
+    assert_null(w);
+    assert_null(a[0]);
+    free(a);
+    mapping_free(m);
+    mapping_catalog_free(&cat);
+}
+
 static void test_summary(void **state)
 {
     (void)state;
@@ -763,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_encode_types),
         cmocka_unit_test(test_encode_bytes_bool),
         cmocka_unit_test(test_encode_link_and_ids),
+        cmocka_unit_test(test_capture_columns),
         cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
