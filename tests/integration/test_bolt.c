@@ -142,6 +142,15 @@ static void test_connect_versions(void **state)
         assert_int_equal(rec->u.list.items[0].u.st.tag, PS_TAG_DATETIME);
         assert_int_equal(rec->u.list.items[1].u.i, 1700000000);
         assert_int_equal(bolt_next(c, &rec, &err), 0);
+        /* a pipelined transaction and ROUTE on every version */
+        assert_int_equal(bolt_begin(c, NULL, &err), 0);
+        assert_int_equal(bolt_tx_queue(c, "RETURN 1", NULL, 0, &err), 0);
+        if (bolt_commit(c, NULL, &err) < 0)
+            fail_msg("Bolt %d.%d commit: %s", major, minor, err.msg);
+        BoltRoutingTable rt;
+        if (bolt_route(c, NULL, &rt, &err) < 0)
+            fail_msg("Bolt %d.%d ROUTE: %s", major, minor, err.msg);
+        assert_int_equal(rt.n_writers, 1);
         p2n_buf_free(&b);
         bolt_conn_close(c);
     }
@@ -443,6 +452,16 @@ static void test_small_fetch_and_abandon(void **state)
     assert_int_equal(bolt_discard(c, &err), 0);
     assert_int_equal(bolt_next(c, &rec, &err), 0);
     assert_int_equal(query_int(c, "RETURN 43", NULL, 0), 43);
+
+    /* a failure in the middle of a streamed result: records first, then the error, then recovery */
+    assert_int_equal(bolt_run(c, "UNWIND range(-30, 10) AS x RETURN 100 / x", NULL, 0, NULL, &err), 0);
+    int64_t got = 0;
+    while ((rc = bolt_next(c, &rec, &err)) == 1)
+        got++;
+    assert_int_equal(rc, P2N_ENEO4J);
+    assert_string_equal(err.neo_code, "Neo.ClientError.Statement.ArithmeticError");
+    assert_true(got >= 21 && got <= 30); /* everything before x = 0 that the server sent */
+    assert_int_equal(query_int(c, "RETURN 44", NULL, 0), 44);
     bolt_conn_close(c);
 }
 
@@ -493,6 +512,18 @@ static void test_transactions(void **state)
     assert_int_equal(sum.properties_set, 6);
     assert_true(strlen(sum.bookmark) > 0);
     assert_int_equal(count_tid(c, "BoltTx"), 3);
+
+    /* many queued statements (more replies than the client lets pile up) in one transaction */
+    assert_int_equal(bolt_begin(c, NULL, &err), 0);
+    for (int i = 0; i < 2500; i++)
+        assert_int_equal(bolt_tx_queue(c, "CREATE (n:BoltTx {tid: $tid})", b.data, b.len, &err), 0);
+    assert_int_equal(bolt_commit(c, &sum, &err), 0);
+    assert_int_equal(sum.nodes_created, 2500);
+    assert_int_equal(count_tid(c, "BoltTx"), 2503);
+    BoltSummary del;
+    assert_int_equal(bolt_exec(c, "MATCH (n:BoltTx {tid: $tid}) WHERE n.x IS NULL DELETE n", b.data, b.len, NULL,
+                               &del, &err), 0);
+    assert_int_equal(del.nodes_deleted, 2500);
 
     /* the bookmark can be waited for */
     const char *bm[1] = {sum.bookmark};
