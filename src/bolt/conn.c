@@ -901,7 +901,13 @@ static int hello(BoltConn *c, const BoltConfig *cfg, P2nErr *err)
         return rc;
     if (c->fail_unreported) {
         c->dead = true;
-        return take_failure(c, err);
+        rc = take_failure(c, err);
+        if (rc == P2N_EAUTH && cfg->password == NULL) {
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof(err->msg) - used, " (no password was given: set NEO4J_PASSWORD or "
+                     "NEO4J_PASSWORD_FILE)");
+        }
+        return rc;
     }
     return 0;
 }

@@ -489,6 +489,18 @@ static void test_handshake_refusals(void **state)
     assert_null(strstr(err.msg, "pw-123456"));
     assert_string_equal(err.neo_code, "Neo.ClientError.Security.Unauthorized");
     assert_int_equal(p2n_err_class(&err), P2N_ERR_FATAL);
+    assert_null(strstr(err.msg, "no password"));
+    fake_free(&f);
+
+    /* no password at all: the message says where one comes from */
+    fake_init(&f);
+    fake_version(&f, 5, 4);
+    fake_hello_ok(&f);
+    fake_failure(&f, "Neo.ClientError.Security.Unauthorized", "The client is unauthorized");
+    cfg = fake_config(&f);
+    cfg.password = NULL;
+    assert_int_equal(bolt_conn_open(&cfg, &c, &err), P2N_EAUTH);
+    assert_non_null(strstr(err.msg, "NEO4J_PASSWORD"));
     fake_free(&f);
 }
 
