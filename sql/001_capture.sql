@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS @SCHEMA@.graph_sync_captured_tables (
     key_columns     text[]      NOT NULL,
     watched_columns text[]      NOT NULL,
     array_columns   text[]      NOT NULL,
+    mode            text        NOT NULL DEFAULT 'row' CHECK (mode IN ('row', 'statement')),
     generator       integer     NOT NULL,
     installed_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (table_schema, table_name)

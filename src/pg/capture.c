@@ -112,19 +112,19 @@ int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err)
         pg_capture_spec_free(out);
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
     }
-    char *fields[5] = {0};
+    char *fields[6] = {0};
     size_t nf = 0;
-    for (char *p = out->storage; nf < 5;) {
+    for (char *p = out->storage; nf < 6;) {
         fields[nf++] = p;
         char *colon = strchr(p, ':');
         if (!colon)
             break;
         *colon = '\0';
         p = colon + 1;
-        if (nf == 5) {
+        if (nf == 6) {
             pg_capture_spec_free(out);
             return p2n_err_set(err, P2N_EINVAL,
-                               "invalid table spec \"%s\": expected schema.table:EntityType:keys[:arrays[:watched]]",
+                               "invalid table spec \"%s\": expected schema.table:EntityType:keys[:arrays[:watched[:mode]]]",
                                text);
         }
     }
@@ -169,6 +169,12 @@ int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err)
             out->t.n_watched = cnt;
         }
         slot += cnt;
+    }
+    if (fields[5] && strcmp(fields[5], "statement") == 0) {
+        out->t.mode = PG_CAPTURE_MODE_STATEMENT;
+    } else if (fields[5] && *fields[5] && strcmp(fields[5], "row") != 0) {
+        pg_capture_spec_free(out);
+        return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%s\": mode must be row or statement", text);
     }
     return 0;
 }
@@ -368,14 +374,19 @@ static bool in_list(const char *const *list, size_t n, const char *col)
     return false;
 }
 
-static void append_distinct(P2nBuf *b, const Column *c)
+static void append_distinct_as(P2nBuf *b, const Column *c, const char *old_prefix, const char *new_prefix)
 {
     const char *cast = c->comparable ? "" : "::text";
-    append_ident(b, "OLD.", c->name);
+    append_ident(b, old_prefix, c->name);
     p2n_buf_append_str(b, cast);
     p2n_buf_append_str(b, " IS DISTINCT FROM ");
-    append_ident(b, "NEW.", c->name);
+    append_ident(b, new_prefix, c->name);
     p2n_buf_append_str(b, cast);
+}
+
+static void append_distinct(P2nBuf *b, const Column *c)
+{
+    append_distinct_as(b, c, "OLD.", "NEW.");
 }
 
 /* ARRAY(SELECT e FROM unnest(a.col) e EXCEPT SELECT e FROM unnest(b.col) e ORDER BY 1) */
@@ -492,6 +503,71 @@ static void append_array_body(P2nBuf *b, const Gen *g)
                       "  VALUES (v, 'u', %s, ARRAY[id], CASE WHEN arrs IS NOT NULL THEN jsonb_build_object(id, arrs) END);\n"
                       "  RETURN NULL;\nEND",
                    g->qs, g->etype);
+}
+
+/* on_array_field_change_<table> in statement mode: the whole UPDATE at once. Old and new rows
+   are joined on the key: a key only on the old side was deleted, one only on the new side
+   inserted (a key change); rows on both sides count when a watched column differs. One log row
+   per operation, the array diffs keyed by entity id. */
+static void append_stmt_update_body(P2nBuf *b, const Gen *g)
+{
+    char qk[QBUF];
+    pgu_quote_ident(qk, sizeof(qk), g->keys[0]);
+    const PgCaptureTable *t = g->t;
+    p2n_buf_printf(b, "BEGIN\n  INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids, changed_arrays)\n",
+                   g->qs);
+    p2n_buf_printf(b, "  SELECT nextval('%s.graph_sync_version_seq'::regclass), d.op, %s, array_agg(d.id),\n"
+                      "         jsonb_object_agg(d.id, d.arrs) FILTER (WHERE d.arrs IS NOT NULL)\n"
+                      "    FROM (SELECT CASE WHEN n.%s IS NULL THEN 'd' ELSE 'u' END::\"char\" AS op,\n"
+                      "                 CASE WHEN n.%s IS NULL THEN ",
+                   g->qs, g->etype, qk, qk);
+    append_id_expr(b, g, "o");
+    p2n_buf_append_str(b, " ELSE ");
+    append_id_expr(b, g, "n");
+    p2n_buf_append_str(b, " END AS id,\n                 ");
+    if (t->n_arrays == 0) {
+        p2n_buf_append_str(b, "NULL::jsonb AS arrs\n");
+    } else {
+        p2n_buf_printf(b, "CASE WHEN n.%s IS NOT NULL AND o.%s IS NOT NULL THEN\n"
+                          "                   NULLIF(jsonb_strip_nulls(jsonb_build_object(",
+                       qk, qk);
+        for (size_t i = 0; i < t->n_arrays; i++) {
+            const Column *c = find_col(g->ti, t->array_columns[i]);
+            if (i)
+                p2n_buf_append_str(b, ",");
+            p2n_buf_append_str(b, "\n                     ");
+            append_literal(b, c->name);
+            p2n_buf_append_str(b, ", CASE WHEN ");
+            append_distinct_as(b, c, "o.", "n.");
+            p2n_buf_append_str(b, " THEN jsonb_build_object('added', ");
+            append_array_except(b, c, "n", "o");
+            p2n_buf_append_str(b, ", 'removed', ");
+            append_array_except(b, c, "o", "n");
+            p2n_buf_append_str(b, ") END");
+        }
+        p2n_buf_append_str(b, ")), '{}'::jsonb) END AS arrs\n");
+    }
+    p2n_buf_append_str(b, "            FROM new_rows n FULL JOIN old_rows o ON ");
+    for (size_t i = 0; i < g->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, " AND ");
+        append_ident(b, "o.", g->keys[i]);
+        p2n_buf_append_str(b, " = ");
+        append_ident(b, "n.", g->keys[i]);
+    }
+    p2n_buf_printf(b, "\n           WHERE n.%s IS NULL OR o.%s IS NULL", qk, qk);
+    for (size_t i = 0; i < g->ti->ncols; i++) {
+        const Column *c = &g->ti->cols[i];
+        if (is_key(g, c->name))
+            continue;
+        bool watched = t->n_watched == 0 || in_list(t->watched_columns, t->n_watched, c->name) ||
+                       in_list(t->array_columns, t->n_arrays, c->name);
+        if (!watched)
+            continue;
+        p2n_buf_append_str(b, "\n              OR ");
+        append_distinct_as(b, c, "o.", "n.");
+    }
+    p2n_buf_append_str(b, ") d\n   GROUP BY d.op;\n  RETURN NULL;\nEND");
 }
 
 static void append_delete_body(P2nBuf *b, const Gen *g)
@@ -634,34 +710,47 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     append_change_body(&body, &g);
     append_function(&sql, &g, g.fn_change, &body);
     p2n_buf_reset(&body);
-    append_array_body(&body, &g);
+    bool stmt = t->mode == PG_CAPTURE_MODE_STATEMENT;
+    if (stmt)
+        append_stmt_update_body(&body, &g);
+    else
+        append_array_body(&body, &g);
     append_function(&sql, &g, g.fn_array, &body);
     p2n_buf_reset(&body);
     append_delete_body(&body, &g);
     append_function(&sql, &g, g.fn_delete, &body);
-    P2nBuf when;
-    p2n_buf_init(&when);
-    /* plain updates: key and arrays unchanged, some watched column changed */
-    p2n_buf_append_str(&when, "FOR EACH ROW WHEN (NOT ");
-    append_keys_distinct(&when, &g);
-    p2n_buf_append_str(&when, " AND NOT ");
-    append_arrays_distinct(&when, &g);
-    p2n_buf_append_str(&when, " AND ");
-    append_watched_distinct(&when, &g);
-    p2n_buf_append_str(&when, ")");
-    p2n_buf_append_byte(&when, '\0');
-    append_trigger(&sql, &g, "trigger", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_change);
-    p2n_buf_reset(&when);
-    p2n_buf_append_str(&when, "FOR EACH ROW WHEN (");
-    append_keys_distinct(&when, &g);
-    p2n_buf_append_str(&when, " OR ");
-    append_arrays_distinct(&when, &g);
-    p2n_buf_append_str(&when, ")");
-    p2n_buf_append_byte(&when, '\0');
-    append_trigger(&sql, &g, "array", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_array);
-    if (when.failed)
-        sql.failed = true;
-    p2n_buf_free(&when);
+    if (stmt) {
+        char aname[64];
+        pg_capture_trigger_name(aname, sizeof(aname), t->table, "array");
+        append_ident(&sql, "DROP TRIGGER IF EXISTS ", aname);
+        p2n_buf_printf(&sql, " ON %s;\n", g.qtable);
+        append_trigger(&sql, &g, "trigger", "UPDATE",
+                       "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT", g.fn_array);
+    } else {
+        P2nBuf when;
+        p2n_buf_init(&when);
+        /* plain updates: key and arrays unchanged, some watched column changed */
+        p2n_buf_append_str(&when, "FOR EACH ROW WHEN (NOT ");
+        append_keys_distinct(&when, &g);
+        p2n_buf_append_str(&when, " AND NOT ");
+        append_arrays_distinct(&when, &g);
+        p2n_buf_append_str(&when, " AND ");
+        append_watched_distinct(&when, &g);
+        p2n_buf_append_str(&when, ")");
+        p2n_buf_append_byte(&when, '\0');
+        append_trigger(&sql, &g, "trigger", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_change);
+        p2n_buf_reset(&when);
+        p2n_buf_append_str(&when, "FOR EACH ROW WHEN (");
+        append_keys_distinct(&when, &g);
+        p2n_buf_append_str(&when, " OR ");
+        append_arrays_distinct(&when, &g);
+        p2n_buf_append_str(&when, ")");
+        p2n_buf_append_byte(&when, '\0');
+        append_trigger(&sql, &g, "array", "UPDATE", when.failed ? "" : (const char *)when.data, g.fn_array);
+        if (when.failed)
+            sql.failed = true;
+        p2n_buf_free(&when);
+    }
     append_trigger(&sql, &g, "insert", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
                    g.fn_change);
     append_trigger(&sql, &g, "delete", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
@@ -700,17 +789,19 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     } else {
         char gen[16];
         snprintf(gen, sizeof(gen), "%d", PG_CAPTURE_GENERATOR);
-        const char *p[7] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
-                            (const char *)watched.data, (const char *)arrays.data, gen};
+        const char *p[8] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
+                            (const char *)watched.data, (const char *)arrays.data, gen,
+                            t->mode == PG_CAPTURE_MODE_STATEMENT ? "statement" : "row"};
         char *q = pgu_schema_subst(
             "INSERT INTO @SCHEMA@.graph_sync_captured_tables AS c (table_schema, table_name, entity_type,"
-            " key_columns, watched_columns, array_columns, generator)"
-            " VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::int)"
+            " key_columns, watched_columns, array_columns, generator, mode)"
+            " VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::int, $8)"
             " ON CONFLICT (table_schema, table_name) DO UPDATE SET entity_type = EXCLUDED.entity_type,"
             " key_columns = EXCLUDED.key_columns, watched_columns = EXCLUDED.watched_columns,"
-            " array_columns = EXCLUDED.array_columns, generator = EXCLUDED.generator, installed_at = now()",
+            " array_columns = EXCLUDED.array_columns, generator = EXCLUDED.generator, mode = EXCLUDED.mode,"
+            " installed_at = now()",
             schema, err);
-        rc = q ? pgu_query(conn, q, 7, p, NULL, "could not record the capture", err) : P2N_ENOMEM;
+        rc = q ? pgu_query(conn, q, 8, p, NULL, "could not record the capture", err) : P2N_ENOMEM;
         free(q);
     }
     p2n_buf_free(&keys);
@@ -816,6 +907,7 @@ typedef struct Installed {
     bool recorded;            /* a graph_sync_captured_tables row */
     bool table_exists;
     int generator;
+    bool stmt_mode;
     char keys[512], watched[512], arrays[512]; /* text[] output forms */
     bool seen;
 } Installed;
@@ -848,7 +940,7 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
     if (rc < 0)
         return rc;
     char *q = pgu_schema_subst("SELECT r.table_schema, r.table_name, r.entity_type, r.key_columns::text,"
-                               " r.watched_columns::text, r.array_columns::text, r.generator,"
+                               " r.watched_columns::text, r.array_columns::text, r.generator, r.mode = 'statement',"
                                " EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                                "         WHERE n.nspname = r.table_schema AND c.relname = r.table_name)"
                                " FROM @SCHEMA@.graph_sync_captured_tables r ORDER BY 1, 2",
@@ -876,7 +968,8 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
         snprintf(e->watched, sizeof(e->watched), "%s", PQgetvalue(rr, i, 4));
         snprintf(e->arrays, sizeof(e->arrays), "%s", PQgetvalue(rr, i, 5));
         e->generator = atoi(PQgetvalue(rr, i, 6));
-        e->table_exists = PQgetvalue(rr, i, 7)[0] == 't';
+        e->stmt_mode = PQgetvalue(rr, i, 7)[0] == 't';
+        e->table_exists = PQgetvalue(rr, i, 8)[0] == 't';
         e->recorded = true;
     }
     for (int i = 0; i < PQntuples(tr); i++) {
@@ -972,13 +1065,14 @@ static int same_list(PGconn *conn, const char *recorded, const char *const *v, s
 
 static void describe(const Installed *e, PgCaptureEntry *out)
 {
+    /* statement mode has no <table>_sync_array */
+    int expected = e->stmt_mode ? PG_CAPTURE_NTRIGGERS - 1 : PG_CAPTURE_NTRIGGERS;
     if (!e->table_exists)
         snprintf(out->detail, sizeof(out->detail), "table no longer exists");
     else if (e->ntriggers == 0 && e->other_triggers == 0)
         snprintf(out->detail, sizeof(out->detail), "recorded but no capture trigger");
-    else if (e->ntriggers < PG_CAPTURE_NTRIGGERS || e->other_triggers > 0)
-        snprintf(out->detail, sizeof(out->detail), "incomplete trigger set (%d of %d%s)", e->ntriggers,
-                 PG_CAPTURE_NTRIGGERS,
+    else if (e->ntriggers != expected || e->other_triggers > 0)
+        snprintf(out->detail, sizeof(out->detail), "incomplete trigger set (%d of %d%s)", e->ntriggers, expected,
                  e->other_triggers ? ", plus foreign names" : "");
     else if (!e->recorded)
         snprintf(out->detail, sizeof(out->detail), "triggers without an install record");
@@ -1041,6 +1135,8 @@ int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable 
             break;
         if (!same && !diff)
             diff = "array columns";
+        if (!diff && in->stmt_mode != (t->mode == PG_CAPTURE_MODE_STATEMENT))
+            diff = "capture mode";
         if (diff) {
             e->state = PG_CAPTURE_STALE;
             snprintf(e->detail, sizeof(e->detail), "installed with different %s", diff);

@@ -10,6 +10,10 @@
  *                                                                          -> on_array_field_change_<t>
  *   <table>_sync_delete    AFTER DELETE, per statement, transition table -> on_entity_delete_<t>
  *   <table>_sync_truncate  AFTER TRUNCATE, per statement (a resync of the type)
+ * In statement mode (PgCaptureTable.mode) UPDATEs are captured instead by one trigger,
+ *   <table>_sync_trigger   AFTER UPDATE, per statement, old and new transition tables joined on
+ *                          the key                                         -> on_array_field_change_<t>
+ * and <table>_sync_array does not exist.
  * (<t> is the table, prefixed by its schema when that is not public.) They append to the
  * index-free graph_sync_log; graph_sync_fold() (queue.h) turns the log into one graph_sync_status
  * row per entity. Unchanged rows never reach a function: the WHEN clauses skip them. See
@@ -30,6 +34,14 @@
 #define PG_CAPTURE_GENERATOR 1
 #define PG_CAPTURE_NTRIGGERS 5
 
+/* How UPDATEs are captured (INSERT, DELETE and TRUNCATE are always per statement). */
+typedef enum PgCaptureMode {
+    PG_CAPTURE_MODE_ROW = 0,       /* per row, unchanged rows skipped by WHEN: the cheapest for
+                                      single-row updates (OLTP); the default */
+    PG_CAPTURE_MODE_STATEMENT = 1  /* per statement with transition tables: the cheapest for large
+                                      updates (batch jobs), dearer for single rows */
+} PgCaptureMode;
+
 typedef struct PgCaptureTable {
     const char *schema;            /* table's schema, e.g. "public" */
     const char *table;
@@ -38,6 +50,7 @@ typedef struct PgCaptureTable {
                                                               0 = the table's primary key */
     const char *const *watched_columns; size_t n_watched;  /* 0 = every column */
     const char *const *array_columns;   size_t n_arrays;   /* arrays whose element diffs are recorded */
+    PgCaptureMode mode;            /* 0 = row */
 } PgCaptureTable;
 
 typedef enum PgCaptureState {
@@ -54,7 +67,7 @@ typedef struct PgCaptureEntry {
     char detail[256];        /* why stale / missing; "" when captured */
 } PgCaptureEntry;
 
-/* A table spec parsed from "schema.table:EntityType:key1,key2[:arr1,arr2[:watched1,...]]"
+/* A table spec parsed from "schema.table:EntityType:key1,key2[:arr1,arr2[:watched1,...[:row|statement]]]"
    (schema defaults to public; an empty key list means the primary key). Owns its strings. */
 typedef struct PgCaptureSpec {
     PgCaptureTable t;

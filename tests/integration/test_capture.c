@@ -23,6 +23,7 @@
 
 static PGconn *db;
 static char db_url[2048];
+static PgCaptureMode g_mode = PG_CAPTURE_MODE_ROW; /* how UPDATEs are captured in this group */
 
 /* ---------- helpers ---------- */
 
@@ -99,10 +100,10 @@ static const PgCaptureTable *tables(size_t *n)
     static const char *const pair_keys[] = {"a", "b"};
     static const char *const user_keys[] = {"id"};
     static PgCaptureTable t[4];
-    t[0] = (PgCaptureTable){"public", "bills", "Bill", bill_keys, 1, bill_watched, 2, bill_arrays, 2};
-    t[1] = (PgCaptureTable){"public", "pairs", "Pair", pair_keys, 2, NULL, 0, NULL, 0};
-    t[2] = (PgCaptureTable){"public", "users", "User", user_keys, 1, NULL, 0, NULL, 0};
-    t[3] = (PgCaptureTable){"public", "docs", "Doc", NULL, 0, NULL, 0, NULL, 0}; /* key from the catalog */
+    t[0] = (PgCaptureTable){"public", "bills", "Bill", bill_keys, 1, bill_watched, 2, bill_arrays, 2, g_mode};
+    t[1] = (PgCaptureTable){"public", "pairs", "Pair", pair_keys, 2, NULL, 0, NULL, 0, g_mode};
+    t[2] = (PgCaptureTable){"public", "users", "User", user_keys, 1, NULL, 0, NULL, 0, g_mode};
+    t[3] = (PgCaptureTable){"public", "docs", "Doc", NULL, 0, NULL, 0, NULL, 0, g_mode}; /* key from the catalog */
     *n = 4;
     return t;
 }
@@ -319,8 +320,9 @@ static void test_pk_change(void **state)
     exec_ok(db, "UPDATE pairs SET b = 3");
     expect_queue("Bill|1|deleted|delete|-\nBill|10|pending|upsert|-\n"
                  "Pair|[\"1\",\"2\"]|deleted|delete|-\nPair|[\"1\",\"3\"]|pending|upsert|-");
-    /* the old and new entity carry the same version (one change) */
-    assert_string_equal(scalar("SELECT count(DISTINCT version) FROM graph_sync_status WHERE entity_type = 'Bill'"),
+    /* row mode: the old and new entity carry the same version (one change) */
+    if (g_mode == PG_CAPTURE_MODE_ROW)
+        assert_string_equal(scalar("SELECT count(DISTINCT version) FROM graph_sync_status WHERE entity_type = 'Bill'"),
                         "1");
 }
 
@@ -649,14 +651,15 @@ static void test_custom_schema_and_quoting(void **state)
     (void)state;
     const char *schema = "sync \"q\" s";
     exec_ok(db, "CREATE SCHEMA IF NOT EXISTS \"app data\"");
-    exec_ok(db, "CREATE TABLE IF NOT EXISTS \"app data\".\"Odd \"\"Name\"\"\" (\"key col\" text PRIMARY KEY,"
+    exec_ok(db, "DROP TABLE IF EXISTS \"app data\".\"Odd \"\"Name\"\"\"");
+    exec_ok(db, "CREATE TABLE \"app data\".\"Odd \"\"Name\"\"\" (\"key col\" text PRIMARY KEY,"
                 " \"val'ue\" int, \"list;\" int[])");
     P2nErr err;
     p2n_err_clear(&err);
     assert_int_equal(pg_schema_migrate(db, schema, NULL, NULL, &err), 0);
     static const char *const keys[] = {"key col"};
     static const char *const arrays[] = {"list;"};
-    PgCaptureTable t = {"app data", "Odd \"Name\"", "It's", keys, 1, NULL, 0, arrays, 1};
+    PgCaptureTable t = {"app data", "Odd \"Name\"", "It's", keys, 1, NULL, 0, arrays, 1, g_mode};
     if (pg_capture_install(db, schema, &t, 1, &err) < 0)
         fail_msg("install: %s", err.msg);
     exec_ok(db, "INSERT INTO \"app data\".\"Odd \"\"Name\"\"\" VALUES ('k''1', 1, '{1,2}')");
@@ -690,13 +693,13 @@ static void test_install_errors(void **state)
     p2n_err_clear(&err);
     static const char *const bad[] = {"nope"};
     static const char *const notarr[] = {"title"};
-    PgCaptureTable t1 = {"public", "missing_table", "X", NULL, 0, NULL, 0, NULL, 0};
+    PgCaptureTable t1 = {"public", "missing_table", "X", NULL, 0, NULL, 0, NULL, 0, g_mode};
     assert_int_equal(pg_capture_install(db, "public", &t1, 1, &err), P2N_ENOTFOUND);
     assert_string_equal(err.msg, "table \"public.missing_table\" does not exist");
-    PgCaptureTable t2 = {"public", "bills", "Bill", bad, 1, NULL, 0, NULL, 0};
+    PgCaptureTable t2 = {"public", "bills", "Bill", bad, 1, NULL, 0, NULL, 0, g_mode};
     assert_int_equal(pg_capture_install(db, "public", &t2, 1, &err), P2N_EINVAL);
     assert_string_equal(err.msg, "key column \"nope\" of table \"public.bills\" does not exist");
-    PgCaptureTable t3 = {"public", "bills", "Bill", NULL, 0, NULL, 0, notarr, 1};
+    PgCaptureTable t3 = {"public", "bills", "Bill", NULL, 0, NULL, 0, notarr, 1, g_mode};
     assert_int_equal(pg_capture_install(db, "public", &t3, 1, &err), P2N_EINVAL);
     assert_string_equal(err.msg, "column \"title\" of table \"public.bills\" is not an array");
     /* a failed install changes nothing: the existing triggers still work */
@@ -715,7 +718,13 @@ static void test_install_errors(void **state)
     assert_int_equal(pg_capture_spec_parse("pairs:Pair:a,b", &s, &err), 0);
     assert_string_equal(s.t.schema, "public");
     assert_int_equal(s.t.n_keys, 2);
+    assert_int_equal(s.t.mode, PG_CAPTURE_MODE_ROW);
     pg_capture_spec_free(&s);
+    assert_int_equal(pg_capture_spec_parse("pairs:Pair:a,b:::statement", &s, &err), 0);
+    assert_int_equal(s.t.mode, PG_CAPTURE_MODE_STATEMENT);
+    assert_int_equal(s.t.n_arrays, 0);
+    pg_capture_spec_free(&s);
+    assert_int_equal(pg_capture_spec_parse("pairs:Pair:a,b:::bulk", &s, &err), P2N_EINVAL);
     assert_int_equal(pg_capture_spec_parse("bills", &s, &err), P2N_EINVAL);
     assert_int_equal(pg_capture_spec_parse("bills:Bill:a,,b", &s, &err), P2N_EINVAL);
     assert_int_equal(pg_capture_spec_parse("a:b:c:d:e:f", &s, &err), P2N_EINVAL);
@@ -742,7 +751,7 @@ static void test_triggers_list(void **state)
     const PgCaptureTable *t = tables(&nt);
     PgCaptureTable mapped[6];
     memcpy(mapped, t, nt * sizeof(*t));
-    mapped[nt] = (PgCaptureTable){"public", "extra", "Extra", NULL, 0, NULL, 0, NULL, 0};
+    mapped[nt] = (PgCaptureTable){"public", "extra", "Extra", NULL, 0, NULL, 0, NULL, 0, g_mode};
     /* users: mapped with another entity type than installed */
     mapped[2].entity_type = "Person";
     PgCaptureEntry *e = NULL;
@@ -988,9 +997,41 @@ static void test_seed_trigger_body(void **state)
     PQclear(r);
 }
 
+/* the same semantics with UPDATEs captured per statement */
+static int statement_group_setup(void **state)
+{
+    (void)state;
+    g_mode = PG_CAPTURE_MODE_STATEMENT;
+    install();
+    /* the update trigger is now one statement-level trigger; no <table>_sync_array */
+    assert_int_equal(count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bills'::regclass AND NOT tgisinternal"),
+                     PG_CAPTURE_NTRIGGERS - 1);
+    assert_int_equal(count("SELECT count(*) FROM pg_trigger WHERE tgname = 'bills_sync_trigger'"
+                           " AND tgtype & 1 = 0"), /* TRIGGER_TYPE_ROW bit clear */
+                     1);
+    PgCaptureEntry *e = NULL;
+    size_t n = 0, nt = 0;
+    P2nErr err;
+    p2n_err_clear(&err);
+    const PgCaptureTable *t = tables(&nt);
+    assert_int_equal(pg_capture_list(db, "public", t, nt, &e, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(e[i].state, PG_CAPTURE_CAPTURED);
+    free(e);
+    /* asking for row mode shows the difference */
+    g_mode = PG_CAPTURE_MODE_ROW;
+    t = tables(&nt);
+    assert_int_equal(pg_capture_list(db, "public", t, nt, &e, &n, &err), 0);
+    assert_int_equal(e[0].state, PG_CAPTURE_STALE);
+    assert_string_equal(e[0].detail, "installed with different capture mode");
+    free(e);
+    g_mode = PG_CAPTURE_MODE_STATEMENT;
+    return 0;
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest row_tests[] = {
         cmocka_unit_test_setup(test_init_idempotent, reset),
         cmocka_unit_test_setup(test_migration_rolls_back, reset),
         cmocka_unit_test_setup(test_insert, reset),
@@ -1021,5 +1062,23 @@ int main(void)
         cmocka_unit_test_setup(test_seed_trigger_exists, reset),
         cmocka_unit_test_setup(test_seed_trigger_body, reset),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const struct CMUnitTest statement_tests[] = {
+        cmocka_unit_test_setup(test_insert, reset),
+        cmocka_unit_test_setup(test_update, reset),
+        cmocka_unit_test_setup(test_noop_update, reset),
+        cmocka_unit_test_setup(test_array_add_remove, reset),
+        cmocka_unit_test_setup(test_delete, reset),
+        cmocka_unit_test_setup(test_pk_change, reset),
+        cmocka_unit_test_setup(test_truncate, reset),
+        cmocka_unit_test_setup(test_composite_key, reset),
+        cmocka_unit_test_setup(test_one_row_per_entity, reset),
+        cmocka_unit_test_setup(test_bulk_100k, reset),
+        cmocka_unit_test_setup(test_update_during_in_progress, reset),
+        cmocka_unit_test_setup(test_app_role_needs_no_sync_privileges, reset),
+        cmocka_unit_test_setup(test_custom_schema_and_quoting, reset),
+    };
+    int failed = cmocka_run_group_tests_name("capture, row mode", row_tests, group_setup, NULL);
+    failed += cmocka_run_group_tests_name("capture, statement mode", statement_tests, statement_group_setup,
+                                          group_teardown);
+    return failed;
 }

@@ -4,7 +4,8 @@
  * claimers claim, "sync" (read the current row into an in-memory graph) and mark synced.
  * Afterwards every entity whose graph copy is behind its row is pending (none lost), every synced
  * entity's copy is current, and a final drain brings all 100 up to date.
- * Runs 30 s; P2N_TEST_SCALE=small (set by scripts/run-tests) makes it 6 s.
+ * Runs 30 s per capture mode (row, statement); P2N_TEST_SCALE=small (set by scripts/run-tests)
+ * makes it 5 s each.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -141,9 +142,10 @@ static void *claimer(void *arg)
     return NULL;
 }
 
-static void test_no_change_lost(void **state)
+static void run_no_change_lost(PgCaptureMode mode)
 {
-    (void)state;
+    writers_stop = claimers_stop = 0;
+    total_updates = total_batches = total_requeued = total_synced = 0;
     const char *url = getenv("DATABASE_URL");
     if (!url || !*url)
         fail_msg("DATABASE_URL is not set (scripts/services env)");
@@ -166,7 +168,7 @@ static void test_no_change_lost(void **state)
     if (pg_schema_migrate(db, "public", NULL, NULL, &err) < 0)
         fail_msg("migrate: %s", err.msg);
     static const char *const arrays[] = {"tags"};
-    PgCaptureTable t = {"public", "conc", "Conc", NULL, 0, NULL, 0, arrays, 1};
+    PgCaptureTable t = {"public", "conc", "Conc", NULL, 0, NULL, 0, arrays, 1, mode};
     if (pg_capture_install(db, "public", &t, 1, &err) < 0)
         fail_msg("install: %s", err.msg);
     /* the first write of every row: 100 pending entities, then synced */
@@ -177,7 +179,7 @@ static void test_no_change_lost(void **state)
         ;
 
     const char *scale = getenv("P2N_TEST_SCALE");
-    int seconds = scale && strcmp(scale, "small") == 0 ? 6 : 30;
+    int seconds = scale && strcmp(scale, "small") == 0 ? 5 : 30;
     pthread_t w[NWRITERS], cl[NCLAIMERS];
     for (int i = 0; i < NCLAIMERS; i++)
         pthread_create(&cl[i], NULL, claimer, (void *)(uintptr_t)i);
@@ -221,9 +223,9 @@ static void test_no_change_lost(void **state)
     }
     PQclear(r);
     assert_int_equal(sum, total_updates);
-    print_message("%d s: %lld updates, %lld batches, %lld synced, %lld requeued (changed while in progress);"
+    print_message("%s mode, %d s: %lld updates, %lld batches, %lld synced, %lld requeued (changed while in progress);"
                   " at stop %d entities behind, %d pending\n",
-                  seconds, total_updates, total_batches, total_synced, total_requeued, behind, pending);
+                  mode == PG_CAPTURE_MODE_ROW ? "row" : "statement", seconds, total_updates, total_batches, total_synced, total_requeued, behind, pending);
     assert_true(total_updates > 1000);
     /* the race this test is about did happen */
     assert_true(total_requeued > 0);
@@ -241,10 +243,23 @@ static void test_no_change_lost(void **state)
     PQfinish(db);
 }
 
+static void test_no_change_lost_row_mode(void **state)
+{
+    (void)state;
+    run_no_change_lost(PG_CAPTURE_MODE_ROW);
+}
+
+static void test_no_change_lost_statement_mode(void **state)
+{
+    (void)state;
+    run_no_change_lost(PG_CAPTURE_MODE_STATEMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_change_lost),
+        cmocka_unit_test(test_no_change_lost_row_mode),
+        cmocka_unit_test(test_no_change_lost_statement_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
