@@ -27,7 +27,7 @@
 typedef struct HttpConn {
     int fd;
     int64_t deadline_ms;  /* the request header must be complete by then (monotonic) */
-    bool headers_done;    /* the current request reached the handler */
+    bool request_done;    /* the current request was read whole (header and any body) */
     bool dropped;
     struct HttpConn *prev, *next;
 } HttpConn;
@@ -126,7 +126,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (c == NULL)
         return;
     pthread_mutex_lock(&s->conn_lock);
-    c->headers_done = false;
+    c->request_done = false;
     c->deadline_ms = p2n_now_mono_ms() + s->request_timeout_ms;
     pthread_mutex_unlock(&s->conn_lock);
 }
@@ -154,7 +154,7 @@ static void *reaper_main(void *arg)
         uint64_t n = 0;
         pthread_mutex_lock(&s->conn_lock);
         for (HttpConn *c = s->conns; c != NULL; c = c->next) {
-            if (!c->headers_done && !c->dropped && now > c->deadline_ms) {
+            if (!c->request_done && !c->dropped && now > c->deadline_ms) {
                 shutdown(c->fd, SHUT_RDWR); /* MHD sees EOF and closes the connection itself */
                 c->dropped = true;
                 n++;
@@ -309,34 +309,19 @@ static enum MHD_Result serve_page(HttpServer *s, struct MHD_Connection *conn)
                    MHD_RESPMEM_PERSISTENT, hdr_page);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+/* The request has been read (or refused): the request deadline no longer applies. */
+static void mark_request_done(HttpServer *s, struct MHD_Connection *conn)
 {
-    (void)version;
-    (void)upload_data;
-    HttpServer *s = cls;
-    if (*con_cls == NULL) {
-        /* First call: the header is complete, so the request deadline no longer applies. */
-        HttpConn *c = conn_of(conn);
-        if (c != NULL) {
-            pthread_mutex_lock(&s->conn_lock);
-            c->headers_done = true;
-            pthread_mutex_unlock(&s->conn_lock);
-        }
-        *con_cls = s;
-        bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-        /* Other methods are refused at once (MHD then closes the connection instead of reading
-           a body we do not want); GET and HEAD are answered on the next call, once MHD has the
-           whole request, so that the connection can be kept alive. */
-        if (!get)
-            return respond_text(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", hdr_allow);
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        *upload_data_size = 0; /* a body on a GET: read and ignored */
-        return MHD_YES;
-    }
+    HttpConn *c = conn_of(conn);
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    c->request_done = true;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+static enum MHD_Result route(HttpServer *s, struct MHD_Connection *conn, const char *url)
+{
     bool open = strcmp(url, "/healthz") == 0 || strcmp(url, "/") == 0;
     if (!open && !authorized(s, conn))
         return respond_text(s, conn, MHD_HTTP_UNAUTHORIZED, "unauthorized\n", hdr_auth);
@@ -356,7 +341,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return respond_text(s, conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    HttpServer *s = cls;
+    if (*con_cls == NULL) {
+        /* First call: the header is complete. Other methods are refused at once (MHD then
+           closes the connection instead of reading a body we do not want); GET and HEAD are
+           answered on the last call, once MHD has read the whole request, so that the
+           connection can be kept alive. Until then the request deadline still applies, so a
+           client trickling a body is dropped like one trickling its header. */
+        *con_cls = s;
+        bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        if (!get) {
+            mark_request_done(s, conn);
+            return respond_text(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", hdr_allow);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* a body on a GET: read and ignored */
+        return MHD_YES;
+    }
+    mark_request_done(s, conn);
+    return route(s, conn, url);
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -425,7 +439,7 @@ int http_server_start(const HttpConfig *cfg_in, const HttpProvider *provider, P2
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg.bind_addr, &sin->sin_addr) == 1) {

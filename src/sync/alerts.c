@@ -150,7 +150,7 @@ SyncAlerts *sync_alerts_new(const SyncAlertConfig *cfg)
     else
         sync_alert_config_defaults(&a->cfg);
     for (int i = 0; i < SYNC_ALERT_COUNT; i++)
-        a->st[i].value = NAN;
+        a->st[i].value = (double)NAN;
     return a;
 }
 

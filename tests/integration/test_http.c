@@ -647,7 +647,7 @@ static void test_oversized(void **state)
     assert_alive();
 }
 
-/* Slow clients: they send partial headers, one line every 200 ms, or nothing at all. */
+/* Slow clients: partial headers (a line every 200 ms), bodies trickled, or nothing at all. */
 static void test_slow_clients(void **state)
 {
     (void)state;
@@ -657,8 +657,11 @@ static void test_slow_clients(void **state)
     for (int i = 0; i < NSLOW; i++) {
         fds[i] = connect_to(g_port);
         assert_true(fds[i] >= 0);
-        if (i % 3 != 0) /* every third one stays silent */
+        if (i % 3 == 1) /* a partial header, then a header line every 200 ms */
             send_all(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n", 32);
+        else if (i % 3 == 2) /* a whole header announcing a body, then the body trickles */
+            send_all(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 58);
+        /* i % 3 == 0: silent */
     }
     bool closed[NSLOW] = {false};
     int64_t t0 = p2n_now_mono_ms();
