@@ -52,7 +52,17 @@ static int read_file(CliCaptureArgs *a, const char *path)
     return rc;
 }
 
+static int parse(int argc, char **argv, int first, CliCaptureArgs *a);
+
 int cli_capture_args_parse(int argc, char **argv, int first, CliCaptureArgs *a)
+{
+    int rc = parse(argc, argv, first, a);
+    if (rc)
+        cli_capture_args_free(a);
+    return rc;
+}
+
+static int parse(int argc, char **argv, int first, CliCaptureArgs *a)
 {
     memset(a, 0, sizeof(*a));
     a->schema = getenv("P2N_SYNC_SCHEMA");

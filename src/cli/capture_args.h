@@ -23,7 +23,8 @@ typedef struct CliCaptureArgs {
     const char *positional;   /* first non-option argument, or NULL */
 } CliCaptureArgs;
 
-/* Parses argv[first..]; prints the problem and returns CLI_USAGE on bad input, else 0. */
+/* Parses argv[first..]; prints the problem and returns CLI_USAGE on bad input (a is then freed),
+   else 0. */
 int cli_capture_args_parse(int argc, char **argv, int first, CliCaptureArgs *a);
 void cli_capture_args_free(CliCaptureArgs *a);
 
