@@ -780,7 +780,14 @@ static void check_refs(Ld *ld, Mapping *m)
             MappingRel *rel = &e->rels[r];
             if (rel->to_entity) {
                 MappingEntity *t = mapping_entity_find(m, rel->to_entity);
-                if (t == NULL || t->kind != MAPPING_NODE) {
+                if (t != NULL && t->kind != MAPPING_NODE) {
+                    mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets \"%s\", a join-table "
+                                      "relationship, not a node entity", ld->path, rel->line, e->name,
+                                      rel->type ? rel->type : "?", rel->to_entity);
+                    if (ld->nerr++ == 0)
+                        snprintf(ld->first, sizeof(ld->first), "%s:%d: \"%s\" is not a node entity", ld->path,
+                                 rel->line, rel->to_entity);
+                } else if (t == NULL) {
                     const char *sug = mapping_closest(rel->to_entity, names, nn);
                     mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets unknown "
                                       "entity \"%s\"%s%s%s", ld->path, rel->line, e->name,

@@ -347,6 +347,10 @@ static void test_link_errors(void **state)
         m_bad(buf, cases[i].want);
     }
     m_bad(MINI "relationships: [a]\n", "t.yaml:4: relationships must be a map");
+    m_bad("entities:\n  User:\n    table: u\n    relationships:\n      - {type: X, column: c, to: V}\n"
+          "relationships:\n  V:\n    table: v\n    type: T\n    from: {entity: User, column: a}\n"
+          "    to: {entity: User, column: b}\n",
+          "t.yaml:5: entity \"User\": relationship X targets \"V\", a join-table relationship, not a node entity");
     /* a join-table relationship cannot be the end of another */
     m_bad(MINI "relationships:\n  V:\n    table: v\n    type: T\n    from: {entity: User, column: a}\n"
                "    to: {entity: User, column: b}\n  W:\n    table: w\n    type: T\n"
