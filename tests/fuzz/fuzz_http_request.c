@@ -77,7 +77,17 @@ static size_t exchange(const void *data, size_t size, char *buf, size_t cap)
     struct linger lg = {1, 0};
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) != 0)
         abort();
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int cr = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (cr != 0 && errno == EINTR) { /* a signal (libFuzzer's timers): the connect goes on */
+        struct pollfd pw = {fd, POLLOUT, 0};
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (poll(&pw, 1, 5000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+            cr = 0;
+        else
+            errno = soerr ? soerr : ETIMEDOUT;
+    }
+    if (cr != 0) {
         fprintf(stderr, "fuzz_http_request: connect: %s\n", strerror(errno));
         abort(); /* the server must keep accepting */
     }
