@@ -528,9 +528,14 @@ static void append_stmt_update_body(P2nBuf *b, const Gen *g)
     if (t->n_arrays == 0) {
         p2n_buf_append_str(b, "NULL::jsonb AS arrs\n");
     } else {
-        p2n_buf_printf(b, "CASE WHEN n.%s IS NOT NULL AND o.%s IS NOT NULL THEN\n"
-                          "                   NULLIF(jsonb_strip_nulls(jsonb_build_object(",
-                       qk, qk);
+        /* the JSON is built only for rows whose arrays changed */
+        p2n_buf_printf(b, "CASE WHEN n.%s IS NOT NULL AND o.%s IS NOT NULL AND (", qk, qk);
+        for (size_t i = 0; i < t->n_arrays; i++) {
+            if (i)
+                p2n_buf_append_str(b, " OR ");
+            append_distinct_as(b, find_col(g->ti, t->array_columns[i]), "o.", "n.");
+        }
+        p2n_buf_append_str(b, ") THEN\n                   NULLIF(jsonb_strip_nulls(jsonb_build_object(");
         for (size_t i = 0; i < t->n_arrays; i++) {
             const Column *c = find_col(g->ti, t->array_columns[i]);
             if (i)
