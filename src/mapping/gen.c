@@ -87,6 +87,52 @@ static void col_expr(P2nBuf *b, const MappingColumn *c)
     }
 }
 
+/* EXISTS (a live row of target with key = value): the target's soft-delete filter applies.
+ * Inside the subquery the target's columns are the innermost, so its delete_when reads them. */
+static void alive_pred(P2nBuf *b, const Mapping *m, const MappingEntity *target, const char *value)
+{
+    p2n_buf_append_str(b, "EXISTS (SELECT 1 FROM ");
+    mapping_sql_table(m, target, b);
+    p2n_buf_append_str(b, " AS _p2n_x WHERE ");
+    col_ref(b, "_p2n_x", target->cols[target->key_cols[0]].column);
+    p2n_buf_printf(b, " = %s", value);
+    if (target->delete_when)
+        p2n_buf_printf(b, " AND NOT COALESCE((%s), false)", target->delete_when);
+    p2n_buf_append_byte(b, ')');
+}
+
+/* A relationship column: a reference to a soft-deleted (or, for arrays, missing) target is left
+ * out, so that no placeholder brings back a node its own row removed. */
+static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
+{
+    bool check = target != NULL && (c->is_array || target->delete_when != NULL);
+    if (!check) {
+        col_expr(b, c);
+        return;
+    }
+    P2nBuf v;
+    p2n_buf_init(&v);
+    if (c->is_array) {
+        p2n_buf_append_str(b, "to_jsonb(ARRAY(SELECT _p2n_e");
+        if (c->conv == MAPPING_CONV_STRING)
+            p2n_buf_append_str(b, "::text");
+        p2n_buf_append_str(b, " FROM unnest(");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ") AS _p2n_e WHERE ");
+        alive_pred(b, m, target, "_p2n_e");
+        p2n_buf_append_str(b, "))::text");
+    } else {
+        col_ref(&v, "t", c->column);
+        p2n_buf_append(&v, "", 1);
+        p2n_buf_append_str(b, "CASE WHEN ");
+        alive_pred(b, m, target, v.failed ? "NULL" : (const char *)v.data);
+        p2n_buf_append_str(b, " THEN ");
+        col_expr(b, c);
+        p2n_buf_append_str(b, " END");
+    }
+    p2n_buf_free(&v);
+}
+
 static char *build_read_sql(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
@@ -103,16 +149,34 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
         p2n_buf_append_str(&b, "false");
     }
     if (e->kind == MAPPING_LINK) {
-        p2n_buf_append_str(&b, " OR ");
-        col_ref(&b, "t", e->from.column);
-        p2n_buf_append_str(&b, " IS NULL OR ");
-        col_ref(&b, "t", e->to.column);
-        p2n_buf_append_str(&b, " IS NULL");
+        /* a NULL end, or an end whose entity is soft-deleted: no relationship */
+        const MappingEnd *ends[2] = {&e->from, &e->to};
+        for (int k = 0; k < 2; k++) {
+            P2nBuf v;
+            p2n_buf_init(&v);
+            col_ref(&v, "t", ends[k]->column);
+            p2n_buf_append(&v, "", 1);
+            const char *ve = v.failed ? "NULL" : (const char *)v.data;
+            p2n_buf_printf(&b, " OR %s IS NULL", ve);
+            const MappingEntity *target = &m->entities[ends[k]->target];
+            if (target->delete_when) {
+                p2n_buf_append_str(&b, " OR NOT ");
+                alive_pred(&b, m, target, ve);
+            }
+            p2n_buf_free(&v);
+        }
     }
     p2n_buf_append_str(&b, " AS \"_p2n_deleted\"");
     for (size_t i = 0; i < e->ncols; i++) {
         p2n_buf_append_str(&b, ", ");
-        col_expr(&b, &e->cols[i]);
+        const MappingEntity *target = NULL;
+        for (size_t r = 0; r < e->nrels; r++)
+            if (e->rels[r].col == (int)i && e->rels[r].target >= 0)
+                target = &m->entities[e->rels[r].target];
+        if (target != NULL)
+            rel_col_expr(&b, m, &e->cols[i], target);
+        else
+            col_expr(&b, &e->cols[i]);
     }
     p2n_buf_append_str(&b, " FROM ");
     if (e->nkeys == 1) {

@@ -273,7 +273,9 @@ static void test_generated_node(void **state)
                         "SELECT t.\"id\"::text AS \"_p2n_id\", COALESCE((deleted_at IS NOT NULL), false) AS \"_p2n_deleted\", "
                         "t.\"id\"::text, t.\"display_name\"::text, t.\"reputation\", t.\"profile\"::text, "
                         "CASE WHEN isfinite(t.\"deleted_at\") THEN extract(epoch FROM t.\"deleted_at\") END, "
-                        "t.\"score\"::text, t.\"invited_by\"::text "
+                        "t.\"score\"::text, CASE WHEN EXISTS (SELECT 1 FROM \"public\".\"users\" AS _p2n_x WHERE "
+                        "_p2n_x.\"id\" = t.\"invited_by\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
+                        "THEN t.\"invited_by\"::text END "
                         "FROM \"public\".\"users\" AS t WHERE t.\"id\" = ANY($1::text[]::uuid[])");
     assert_int_equal(u->plan.nupsert, 2);
     assert_string_equal(u->plan.upsert[0], "UNWIND $rows AS r\n"
@@ -322,7 +324,11 @@ static void test_generated_rels(void **state)
     assert_non_null(strstr(b->plan.upsert[4], "OPTIONAL MATCH (n)<-[old:`FAVOURITE`]-(x:`Sponsor`)"));
     assert_non_null(strstr(b->plan.upsert[4], "MERGE (n)<-[:`FAVOURITE`]-(x)"));
     /* relationship columns are read (cast for the encoder) but are not properties */
-    assert_non_null(strstr(b->plan.read_sql, "t.\"sponsor_id\"::text, to_jsonb(t.\"co_sponsors\"::text[])::text, "
+    /* an array of keys keeps only elements whose row exists; a scalar FK to an entity without
+     * delete_when is read as is */
+    assert_non_null(strstr(b->plan.read_sql, "t.\"sponsor_id\"::text, to_jsonb(ARRAY(SELECT _p2n_e::text FROM "
+                                             "unnest(t.\"co_sponsors\") AS _p2n_e WHERE EXISTS (SELECT 1 FROM "
+                                             "\"public\".\"sponsors\" AS _p2n_x WHERE _p2n_x.\"id\" = _p2n_e)))::text, "
                                              "to_jsonb(t.\"tags\"::text[])::text, t.\"sponsor_id\"::text FROM"));
     for (size_t i = 0; i < b->ncols; i++)
         if (strcmp(b->cols[i].column, "tags") == 0 || strcmp(b->cols[i].column, "co_sponsors") == 0)
@@ -346,7 +352,9 @@ static void test_generated_link_and_composite(void **state)
     MappingEntity *v = mapping_entity_find(m, "Vote");
     assert_string_equal(v->plan.read_sql,
                         "SELECT _p2n_ids._p2n_id AS \"_p2n_id\", "
-                        "false OR t.\"user_id\" IS NULL OR t.\"bill_id\" IS NULL AS \"_p2n_deleted\", "
+                        "false OR t.\"user_id\" IS NULL OR NOT EXISTS (SELECT 1 FROM \"public\".\"users\" AS _p2n_x "
+                        "WHERE _p2n_x.\"id\" = t.\"user_id\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
+                        "OR t.\"bill_id\" IS NULL AS \"_p2n_deleted\", "
                         "t.\"user_id\", t.\"bill_id\", t.\"vote\"::text, "
                         "CASE WHEN isfinite(t.\"voted_at\") THEN extract(epoch FROM t.\"voted_at\") END, "
                         "t.\"user_id\"::text, t.\"bill_id\"::text "
