@@ -106,8 +106,13 @@ static size_t exchange(const void *data, size_t size, char *buf, size_t cap)
     for (;;) {
         int64_t ms = deadline - p2n_now_mono_ms();
         struct pollfd pfd = {fd, POLLIN, 0};
-        if (ms <= 0 || poll(&pfd, 1, (int)ms) <= 0)
-            abort(); /* neither an answer nor a close within 5 s */
+        int pr = ms > 0 ? poll(&pfd, 1, (int)ms) : 0;
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            fprintf(stderr, "fuzz_http_request: no answer and no close within 5 s\n");
+            abort();
+        }
         ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
         if (n < 0 && errno == EINTR)
             continue;
