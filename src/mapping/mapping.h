@@ -24,7 +24,9 @@
  *     Result columns: 0 `_p2n_id` (text id), 1 `_p2n_deleted` ('t' when the soft-delete filter
  *     matches, or for a join-table relationship when an endpoint is NULL), then
  *     entity.cols[i] at column 2 + i, cast so the encoder knows their text form. An id with no
- *     row, or a row whose _p2n_deleted is 't', is a delete.
+ *     row, or a row whose _p2n_deleted is 't', is a delete. References are checked in the same
+ *     query: a reference to a row of an entity with delete_when counts only if that row is live,
+ *     an array element only if its row exists (so no placeholder revives a removed node).
  * (b) mapping_row_encode(): one result row -> one PackStream map (the element of $rows):
  *       node entity:  {k: key (or [k1, k2..] when composite), v: version, p: {properties},
  *                      r0: [targets of relationship 0], r1: [...], ...}
