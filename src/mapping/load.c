@@ -432,8 +432,8 @@ static bool read_password_file(Ld *ld, const yaml_node_t *n, const char *path, c
     size_t len = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[len] = '\0';
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0'; /* the first line, as NEO4J_PASSWORD_FILE is read */
+    len = strlen(buf);
     if (len == 0) {
         lerr(ld, n, "password file \"%s\" is empty", path);
         return false;
@@ -951,6 +951,12 @@ int mapping_load_string(const char *text, size_t len, const char *path, MappingE
         return P2N_ECONFIG;
     }
     load_root(&ld, m, yaml_document_get_root_node(&ld.doc));
+    if (m->neo4j_password == NULL) {
+        const char *pf = ld.env("NEO4J_PASSWORD_FILE", ld.env_ctx);
+        char *secret = NULL;
+        if (pf != NULL && pf[0] != '\0' && read_password_file(&ld, NULL, pf, &secret))
+            m->neo4j_password = secret;
+    }
     /* more than one document is a mistake (a stray "---") */
     yaml_document_t extra;
     if (ld.nerr == 0 && yaml_parser_load(&parser, &extra)) {

@@ -380,13 +380,20 @@ static void test_sync_errors(void **state)
     m_bad("target: {password_file: /tmp}\n" MINI, "t.yaml:1: password file \"/tmp\" is not a regular file");
 }
 
+static const char *pw_file_env;
+static const char *pwfile_env(const char *name, void *ctx)
+{
+    (void)ctx;
+    return strcmp(name, "NEO4J_PASSWORD_FILE") == 0 ? pw_file_env : NULL;
+}
+
 static void test_password_file(void **state)
 {
     (void)state;
     char path[] = "/tmp/p2n-mapping-pw-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, "from-file-pw\n", 13), 13);
+    assert_int_equal(write(fd, "from-file-pw\nsecond line\n", 25), 25);
     close(fd);
     char yaml[300];
     snprintf(yaml, sizeof(yaml), "target: {password_file: '%s'}\n" MINI, path);
@@ -397,6 +404,17 @@ static void test_password_file(void **state)
     char line[] = "auth failed for from-file-pw!";
     p2n_log_redact(line);
     assert_null(strstr(line, "from-file-pw"));
+    /* NEO4J_PASSWORD_FILE when the mapping names no password (and NEO4J_PASSWORD is unset) */
+    pw_file_env = path;
+    Mapping *m2 = NULL;
+    P2nErr err;
+    assert_int_equal(mapping_load_string(MINI, strlen(MINI), "t.yaml", pwfile_env, NULL, &m2, NULL, &err), 0);
+    assert_string_equal(m2->neo4j_password, "from-file-pw");
+    mapping_free(m2);
+    pw_file_env = "/nonexistent/pw";
+    assert_int_equal(mapping_load_string(MINI, strlen(MINI), "t.yaml", pwfile_env, NULL, &m2, NULL, &err), P2N_ECONFIG);
+    assert_non_null(strstr(err.msg, "could not open password file \"/nonexistent/pw\""));
+    pw_file_env = NULL;
     fd = open(path, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
     close(fd);
