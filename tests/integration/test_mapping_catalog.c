@@ -76,6 +76,9 @@ static int teardown(void **state)
     (void)state;
     mapping_catalog_free(&g_cat);
     PQfinish(g_pg);
+    PGconn *admin = PQconnectdb(getenv("DATABASE_URL"));
+    PQclear(PQexec(admin, "DROP DATABASE IF EXISTS mapping_test WITH (FORCE)"));
+    PQfinish(admin);
     return 0;
 }
 

@@ -254,6 +254,9 @@ static int teardown(void **state)
     mapping_free(g_map);
     mapping_catalog_free(&g_cat);
     PQfinish(g_pg);
+    PGconn *admin = PQconnectdb(getenv("DATABASE_URL"));
+    PQclear(PQexec(admin, "DROP DATABASE IF EXISTS mapping_sync_test WITH (FORCE)"));
+    PQfinish(admin);
     return 0;
 }
 
