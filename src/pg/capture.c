@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "pg/pgutil.h"
+#include "pg/schema.h"
 
 #define QBUF 200
 
@@ -831,6 +832,12 @@ int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTab
     int rc = pgu_schema_check(sync_schema, err);
     if (rc < 0)
         return rc;
+    int version = 0;
+    if ((rc = pg_schema_version(conn, sync_schema, &version, err)) < 0)
+        return rc;
+    if (version == 0)
+        return p2n_err_set(err, P2N_ESTATE, "pg2neo is not initialised in schema \"%s\": run pg2neo init first",
+                           sync_schema);
     return run_in_tx(conn, install_all, sync_schema, tables, n, err);
 }
 
@@ -1096,6 +1103,12 @@ int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable 
     int rc = pgu_schema_check(sync_schema, err);
     if (rc < 0)
         return rc;
+    int version = 0;
+    if ((rc = pg_schema_version(conn, sync_schema, &version, err)) < 0)
+        return rc;
+    if (version == 0)
+        return p2n_err_set(err, P2N_ESTATE, "pg2neo is not initialised in schema \"%s\": run pg2neo init first",
+                           sync_schema);
     Installed *v = NULL;
     size_t nv = 0;
     if ((rc = installed_load(conn, sync_schema, &v, &nv, err)) < 0)

@@ -693,6 +693,9 @@ static void test_install_errors(void **state)
     p2n_err_clear(&err);
     static const char *const bad[] = {"nope"};
     static const char *const notarr[] = {"title"};
+    PgCaptureTable t0 = {"public", "bills", "Bill", NULL, 0, NULL, 0, NULL, 0, g_mode};
+    assert_int_equal(pg_capture_install(db, "not_initialised", &t0, 1, &err), P2N_ESTATE);
+    assert_string_equal(err.msg, "pg2neo is not initialised in schema \"not_initialised\": run pg2neo init first");
     PgCaptureTable t1 = {"public", "missing_table", "X", NULL, 0, NULL, 0, NULL, 0, g_mode};
     assert_int_equal(pg_capture_install(db, "public", &t1, 1, &err), P2N_ENOTFOUND);
     assert_string_equal(err.msg, "table \"public.missing_table\" does not exist");
