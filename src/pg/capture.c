@@ -23,7 +23,7 @@ static uint32_t fnv1a(const char *a, const char *b)
     uint32_t h = 2166136261u;
     for (const char *p = a; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
-    h = (h ^ 0u) * 16777619u;
+    h *= 16777619u; /* a separator, so that ("ab", "c") and ("a", "bc") differ */
     for (const char *p = b; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;
     return h;
@@ -54,7 +54,7 @@ void pg_capture_function_name(char *buf, size_t size, const char *schema, const 
     if (strcmp(schema, "public") == 0)
         snprintf(middle, sizeof(middle), "%s", table);
     else
-        snprintf(middle, sizeof(middle), "%s_%s", schema, table);
+        snprintf(middle, sizeof(middle), "%s__%s", schema, table); /* a_b.c and a.b_c differ */
     char prefix[32];
     if (strcmp(kind, "array") == 0)
         snprintf(prefix, sizeof(prefix), "on_array_field_change_");

@@ -14,7 +14,7 @@
  *   <table>_sync_trigger   AFTER UPDATE, per statement, old and new transition tables joined on
  *                          the key                                         -> on_array_field_change_<t>
  * and <table>_sync_array does not exist.
- * (<t> is the table, prefixed by its schema when that is not public.) They append to the
+ * (<t> is the table, prefixed by its schema and "__" when that is not public.) They append to the
  * index-free graph_sync_log; graph_sync_fold() (queue.h) turns the log into one graph_sync_status
  * row per entity. Unchanged rows never reach a function: the WHEN clauses skip them. See
  * docs/capture.md for the measurements behind this design.

@@ -686,6 +686,40 @@ static void test_custom_schema_and_quoting(void **state)
     assert_int_equal(count("SELECT count(*) FROM \"app data\".\"Odd \"\"Name\"\"\""), 1);
 }
 
+static void test_long_names(void **state)
+{
+    (void)state;
+    /* 63-byte table name: generated names are cut and hashed, and still unique per kind */
+    const char *tname = "a_table_name_that_is_exactly_sixty_three_bytes_long_for_testing";
+    assert_int_equal(strlen(tname), 63);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS \"%s\" (id int PRIMARY KEY, v int, arr int[])", tname);
+    exec_ok(db, sql);
+    static const char *const arrays[] = {"arr"};
+    PgCaptureTable t = {"public", tname, "Long", NULL, 0, NULL, 0, arrays, 1, g_mode};
+    P2nErr err;
+    p2n_err_clear(&err);
+    if (pg_capture_install(db, "public", &t, 1, &err) < 0)
+        fail_msg("install: %s", err.msg);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_trigger WHERE tgrelid = '\"%s\"'::regclass", tname);
+    assert_int_equal(count("%s", sql), g_mode == PG_CAPTURE_MODE_ROW ? PG_CAPTURE_NTRIGGERS : PG_CAPTURE_NTRIGGERS - 1);
+    assert_int_equal(count("SELECT count(*) FROM pg_proc WHERE proname LIKE 'on\\_%%' AND length(proname) = 63"), 3);
+    snprintf(sql, sizeof(sql), "INSERT INTO \"%s\" VALUES (1, 1, '{1}')", tname);
+    exec_ok(db, sql);
+    snprintf(sql, sizeof(sql), "UPDATE \"%s\" SET arr = '{2}'", tname);
+    exec_ok(db, sql);
+    expect_queue("Long|1|pending|upsert|{\"arr\": {\"added\": [2], \"removed\": [1]}}");
+    PgCaptureEntry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(pg_capture_list(db, "public", &t, 1, &e, &n, &err), 0);
+    assert_int_equal(e[0].state, PG_CAPTURE_CAPTURED);
+    free(e);
+    assert_int_equal(pg_capture_uninstall(db, "public", &t, 1, &err), 0);
+    assert_int_equal(count("SELECT count(*) FROM pg_proc WHERE proname LIKE 'on\\_%%' AND length(proname) = 63"), 0);
+    snprintf(sql, sizeof(sql), "DROP TABLE \"%s\"", tname);
+    exec_ok(db, sql);
+}
+
 static void test_install_errors(void **state)
 {
     (void)state;
@@ -1055,6 +1089,7 @@ int main(void)
         cmocka_unit_test_setup(test_app_role_needs_no_sync_privileges, reset),
         cmocka_unit_test_setup(test_custom_schema_and_quoting, reset),
         cmocka_unit_test_setup(test_install_errors, reset),
+        cmocka_unit_test_setup(test_long_names, reset),
         cmocka_unit_test_setup(test_triggers_list, reset),
         cmocka_unit_test_setup(test_seed_pending_by_type, reset),
         cmocka_unit_test_setup(test_seed_conflicts, reset),
@@ -1079,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup(test_update_during_in_progress, reset),
         cmocka_unit_test_setup(test_app_role_needs_no_sync_privileges, reset),
         cmocka_unit_test_setup(test_custom_schema_and_quoting, reset),
+        cmocka_unit_test_setup(test_long_names, reset),
     };
     int failed = cmocka_run_group_tests_name("capture, row mode", row_tests, group_setup, NULL);
     failed += cmocka_run_group_tests_name("capture, statement mode", statement_tests, statement_group_setup,
