@@ -1,7 +1,7 @@
 /*
  * The embedded HTTP server: libmicrohttpd with a thread pool, routes for the status API,
  * /metrics, health, readiness and the dashboard, bearer-token checks, and a reaper thread that
- * disconnects clients which do not finish their request header in time (slowloris).
+ * disconnects clients which do not finish their request (header and body) in time (slowloris).
  */
 #include "http/server.h"
 
@@ -26,7 +26,7 @@
 /* One TCP connection, tracked from MHD's STARTED to its CLOSED notification. */
 typedef struct HttpConn {
     int fd;
-    int64_t deadline_ms;  /* the request header must be complete by then (monotonic) */
+    int64_t deadline_ms;  /* the request must be complete by then (monotonic) */
     bool request_done;    /* the current request was read whole (header and any body) */
     bool dropped;
     struct HttpConn *prev, *next;
@@ -486,7 +486,7 @@ int http_server_start(const HttpConfig *cfg_in, const HttpProvider *provider, P2
                            "HTTP requests answered, by status code", "code", &s->requests, err);
     if (rc == 0)
         rc = ensure_metric(s->metrics, P2N_METRIC_COUNTER, "pg2neo_http_slow_clients_dropped_total",
-                           "Clients disconnected for not sending a complete request header in time", NULL,
+                           "Clients disconnected for not sending a complete request in time", NULL,
                            &s->dropped_metric, err);
     if (rc != 0) {
         server_free(s);

@@ -12,8 +12,9 @@
  *
  * Abuse: binds to 127.0.0.1 unless told otherwise; bounded connections, per-connection memory
  * (which bounds the request header: larger headers get 431), an idle timeout, and a request
- * deadline: a client that has not sent a complete request header within request_timeout_ms of
- * connecting (or of its previous response) is disconnected, however slowly it trickles bytes.
+ * deadline: a client that has not sent a complete request (header and any body) within
+ * request_timeout_ms of connecting (or of its previous response) is disconnected, however
+ * slowly it trickles bytes.
  * Every body produced from provider data passes p2n_log_redact() before it leaves.
  *
  * The provider's callbacks run on the server's threads, possibly two at once: they must be
@@ -47,7 +48,7 @@ typedef struct HttpConfig {
     unsigned max_connections;     /* concurrent connections (default 64) */
     unsigned per_ip_connections;  /* per client address; 0 = no limit (default) */
     unsigned idle_timeout_s;      /* inactivity timeout (default 10) */
-    unsigned request_timeout_ms;  /* deadline for a complete request header (default 5000) */
+    unsigned request_timeout_ms;  /* deadline for a complete request, header and body (default 5000) */
     size_t conn_memory_limit;     /* per connection, bounds the header size (default 32 KiB) */
 } HttpConfig;
 
@@ -69,7 +70,7 @@ int http_server_start(const HttpConfig *cfg, const HttpProvider *provider, P2nMe
 /* The port the server listens on (useful with port 0). */
 uint16_t http_server_port(const HttpServer *s);
 
-/* Clients disconnected so far for not completing a request header in time. */
+/* Clients disconnected so far for not completing a request in time. */
 uint64_t http_server_dropped(const HttpServer *s);
 
 /* Connections open now (as MHD reported them). */
