@@ -263,6 +263,79 @@ static void test_json_and_export(void **state)
     sync_alerts_free(a);
 }
 
+/* Each change is logged once, one line per event with its level, in logfmt or JSON. */
+static void test_notify_logs_once(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/p2n-alert-log-XXXXXX";
+    int lfd = mkstemp(path);
+    assert_true(lfd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lfd, 2);
+    p2n_log_set_level(P2N_LOG_DEBUG);
+    p2n_log_set_format(P2N_LOG_JSON);
+
+    SyncAlerts *a = sync_alerts_new(NULL);
+    SyncAlertEvent ev[SYNC_ALERT_COUNT];
+    SyncAlertObs o = sync_alert_obs_unknown(T0);
+    o.pending = 500;          /* ok -> pending (debug) */
+    o.staleness_s = 90000;    /* both staleness rules fire: warn and error */
+    size_t n = eval(a, o, ev);
+    assert_int_equal(n, 3);
+    assert_int_equal(sync_alerts_notify(sync_alerts_config(a), ev, n, NULL), 0);
+    o.now_ms += 1000;
+    assert_int_equal(eval(a, o, ev), 0); /* nothing changed: nothing to log */
+    o.staleness_s = 10;
+    n = eval(a, o, ev);
+    assert_int_equal(n, 2);
+    assert_int_equal(sync_alerts_notify(sync_alerts_config(a), ev, n, NULL), 0);
+    sync_alerts_free(a);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    p2n_log_set_format(P2N_LOG_LOGFMT);
+    p2n_log_set_level(P2N_LOG_OFF);
+    FILE *f = fdopen(lfd, "r");
+    fseek(f, 0, SEEK_SET);
+    char line[2048];
+    int lines = 0, fired_err = 0, fired_warn = 0, resolved = 0, pending = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        json_error_t jerr;
+        json_t *j = json_loads(line, 0, &jerr);
+        if (j == NULL)
+            fail_msg("log line is not JSON: %s", line);
+        lines++;
+        const char *lvl = json_string_value(json_object_get(j, "level"));
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        const char *alert = json_string_value(json_object_get(j, "alert"));
+        assert_non_null(lvl);
+        assert_non_null(msg);
+        assert_non_null(alert);
+        if (strcmp(msg, "alert firing") == 0 && strcmp(lvl, "error") == 0 && strcmp(alert, "data_staleness") == 0)
+            fired_err++;
+        else if (strcmp(msg, "alert firing") == 0 && strcmp(lvl, "warn") == 0 &&
+                 strcmp(alert, "data_staleness_warning") == 0)
+            fired_warn++;
+        else if (strcmp(msg, "alert resolved") == 0 && strcmp(lvl, "info") == 0)
+            resolved++;
+        else if (strcmp(msg, "alert state changed") == 0 && strcmp(lvl, "debug") == 0 &&
+                 strcmp(alert, "pending_entities") == 0)
+            pending++;
+        else
+            fail_msg("unexpected log line: %s", line);
+        json_decref(j);
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(lines, 5);
+    assert_int_equal(fired_err, 1);
+    assert_int_equal(fired_warn, 1);
+    assert_int_equal(resolved, 2);
+    assert_int_equal(pending, 1);
+}
+
 /* ---- loopback webhook receiver ---- */
 
 typedef enum { RX_OK, RX_500, RX_SILENT } RxMode;
@@ -416,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_immediate_rules_and_staleness),
         cmocka_unit_test(test_config_and_disabled),
         cmocka_unit_test(test_json_and_export),
+        cmocka_unit_test(test_notify_logs_once),
         cmocka_unit_test(test_webhook_post),
         cmocka_unit_test(test_webhook_errors),
     };
