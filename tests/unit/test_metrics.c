@@ -153,7 +153,7 @@ static void test_rejects_misuse(void **state)
     assert_ptr_equal(p2n_metrics_find(r, "pg2neo_c_total"), m);
     assert_null(p2n_metrics_find(r, "pg2neo_nope"));
     assert_int_equal(p2n_metric_add1(m, "x", -1), P2N_EINVAL);     /* counters only go up */
-    assert_int_equal(p2n_metric_add1(m, "x", NAN), P2N_EINVAL);
+    assert_int_equal(p2n_metric_add1(m, "x", (double)NAN), P2N_EINVAL);
     assert_int_equal(p2n_metric_set1(m, "x", 1), P2N_EINVAL);      /* set is for gauges */
     assert_int_equal(p2n_metric_observe1(m, "x", 1), P2N_EINVAL);  /* observe is for histograms */
     assert_int_equal(p2n_metric_add1(m, NULL, 1), P2N_EINVAL);     /* label value missing */
@@ -177,9 +177,9 @@ static void test_format_value(void **state)
     assert_string_equal(p2n_metric_format_value(0.1, b, sizeof(b)), "0.1");
     assert_string_equal(p2n_metric_format_value(3, b, sizeof(b)), "3");
     assert_string_equal(p2n_metric_format_value(1e21, b, sizeof(b)), "1e+21");
-    assert_string_equal(p2n_metric_format_value(INFINITY, b, sizeof(b)), "+Inf");
-    assert_string_equal(p2n_metric_format_value(-INFINITY, b, sizeof(b)), "-Inf");
-    assert_string_equal(p2n_metric_format_value(NAN, b, sizeof(b)), "NaN");
+    assert_string_equal(p2n_metric_format_value((double)INFINITY, b, sizeof(b)), "+Inf");
+    assert_string_equal(p2n_metric_format_value(-(double)INFINITY, b, sizeof(b)), "-Inf");
+    assert_string_equal(p2n_metric_format_value((double)NAN, b, sizeof(b)), "NaN");
     assert_true(strtod(p2n_metric_format_value(1.0 / 3.0, b, sizeof(b)), NULL) == 1.0 / 3.0);
 }
 
