@@ -67,6 +67,9 @@ P2nErrClass p2n_neo_code_class(const char *c)
     if (strcmp(c, "Neo.ClientError.Cluster.NotALeader") == 0 ||
         strcmp(c, "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase") == 0)
         return P2N_ERR_TRANSIENT;
+    /* An expired authorization goes away with a fresh connection (drivers retry it). */
+    if (strcmp(c, "Neo.ClientError.Security.AuthorizationExpired") == 0)
+        return P2N_ERR_TRANSIENT;
     if (starts_with(c, "Neo.ClientError.Security."))
         return P2N_ERR_FATAL;
     if (starts_with(c, "Neo.DatabaseError."))

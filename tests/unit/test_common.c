@@ -105,6 +105,7 @@ static void test_error_classes(void **state)
     assert_int_equal(p2n_neo_code_class("Neo.ClientError.Statement.SyntaxError"), P2N_ERR_PERMANENT);
     assert_int_equal(p2n_neo_code_class("Neo.ClientError.Security.Unauthorized"), P2N_ERR_FATAL);
     assert_int_equal(p2n_neo_code_class("Neo.TransientError.Transaction.Terminated"), P2N_ERR_PERMANENT);
+    assert_int_equal(p2n_neo_code_class("Neo.ClientError.Security.AuthorizationExpired"), P2N_ERR_TRANSIENT);
     assert_int_equal(p2n_sqlstate_class("40001"), P2N_ERR_TRANSIENT);
     assert_int_equal(p2n_sqlstate_class("40P01"), P2N_ERR_TRANSIENT);
     assert_int_equal(p2n_sqlstate_class("08006"), P2N_ERR_TRANSIENT);
