@@ -64,7 +64,11 @@ services-down:
 	@scripts/services down
 
 install: release
+	@cmake -S . -B build/release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --install build/release --prefix $(PREFIX)
+
+uninstall:
+	@cmake --build build/release --target uninstall
 
 clean:
 	rm -rf build

@@ -1,0 +1,11 @@
+# Removes every file listed in the install manifest of the last `cmake --install`.
+if(NOT EXISTS "${MANIFEST}")
+  message(FATAL_ERROR "no install manifest at ${MANIFEST}: nothing to uninstall")
+endif()
+file(STRINGS "${MANIFEST}" files)
+foreach(f ${files})
+  if(EXISTS "${f}" OR IS_SYMLINK "${f}")
+    message(STATUS "removing ${f}")
+    file(REMOVE "${f}")
+  endif()
+endforeach()
