@@ -1,6 +1,7 @@
 /* sd_notify over a unix datagram socket, as systemd documents it (abstract names start with '@'). */
 #include "common/sdnotify.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
