@@ -11,6 +11,7 @@ void sync_daemon_config_default(SyncDaemonConfig *c)
     memset(c, 0, sizeof(*c));
     c->auto_sync = true;
     c->interval_ms = 300000;
+    c->sweep_ms = 1000;
     c->min_poll_ms = 2;
     c->max_poll_ms = 50;
     c->tick_ms = 1000;
@@ -75,7 +76,10 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
             continue;
         }
 
-        bool due = last_batch == 0 || now - last_batch >= (int64_t)c->interval_ms;
+        uint32_t every = c->interval_ms;
+        if (c->sweep_ms != 0 && c->sweep_ms < every)
+            every = c->sweep_ms;
+        bool due = last_batch == 0 || now - last_batch >= (int64_t)every;
         if (!due) {
             int has = 0;
             P2nErr e;

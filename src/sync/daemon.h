@@ -34,6 +34,9 @@ typedef struct SyncDaemonHooks {
 typedef struct SyncDaemonConfig {
     bool auto_sync;          /* enableAutoSync: false = no batches, only ticks */
     uint32_t interval_ms;    /* syncIntervalMs: a batch at least this often */
+    uint32_t sweep_ms;       /* also a batch this often even when the poll saw nothing (0 = off,
+                                default 1000): catches a change whose transaction committed long
+                                after its trigger fired, which the cheap poll stops watching */
     uint32_t min_poll_ms;    /* first idle poll delay after activity, default 2 */
     uint32_t max_poll_ms;    /* slowest idle poll, default 50 */
     uint32_t tick_ms;        /* periodic hook, default 1000 */

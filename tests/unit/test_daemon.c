@@ -86,6 +86,7 @@ static SyncDaemonConfig fast_config(void)
     c.tick_ms = 5;
     c.reconnect_base_ms = 1;
     c.reconnect_cap_ms = 5;
+    c.sweep_ms = 0;
     return c;
 }
 
@@ -160,6 +161,31 @@ static void test_auto_sync_off_runs_no_batch(void **state)
     assert_int_equal(f.work, 100);
 }
 
+static int g_sweep_batches;
+static int f_batch_counting(void *ctx, SyncBatchStats *st, P2nErr *err)
+{
+    g_sweep_batches++;
+    return f_batch(ctx, st, err);
+}
+
+static void test_sweep_runs_batches_without_poll_news(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .work = 0, .work_after_polls = -1};
+    SyncDaemonHooks h = hooks(&f);
+    h.batch = f_batch_counting;
+    SyncDaemonConfig c = fast_config();
+    c.sweep_ms = 10;
+    h.tick = f_tick_stop_at_3;
+    c.tick_ms = 40; /* stop after ~80 ms */
+    g_sweep_batches = 0;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, NULL), 0);
+    /* the poll never reported work, yet the sweep ran batches: the first, then about one per 10 ms */
+    assert_true(g_sweep_batches >= 4);
+    assert_true(f.polls > 0);
+}
+
 static void test_stop_before_start(void **state)
 {
     (void)state;
@@ -181,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_failed_batch_reconnects),
         cmocka_unit_test(test_auto_sync_off_runs_no_batch),
         cmocka_unit_test(test_stop_before_start),
+        cmocka_unit_test(test_sweep_runs_batches_without_poll_news),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
