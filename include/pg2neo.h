@@ -15,6 +15,9 @@
 #ifndef PG2NEO_H
 #define PG2NEO_H
 
+#include <signal.h>
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -65,6 +68,88 @@ const char *p2n_err_class_name(P2nErrClass c);
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
 const char *p2n_version(void);
+
+/* ---- the sync service (the seed's sync-executor and batch-sync-runner) ---- */
+
+/* A sync service: one mapping, one PostgreSQL and one Neo4j connection, one worker identity. */
+typedef struct P2nService P2nService;
+
+/* One batch's figures (the seed's BatchSyncStats). */
+typedef struct P2nSyncStats {
+    long long batch_id;        /* graph_sync_batches.id, 0 when nothing was claimed */
+    long long total_entities;  /* claimed */
+    long long synced_count;
+    long long failed_count;    /* ended failed (permanent, or out of attempts) */
+    long long retried_count;   /* will be retried after a backoff */
+    long long released_count;  /* put back untouched (a database was unavailable) */
+    long long duration_ms;
+} P2nSyncStats;
+
+/* The seed's getSyncServiceStatus(), with the per-state counts. */
+typedef struct P2nServiceStatus {
+    int initialized;           /* the sync schema is installed in PostgreSQL */
+    int postgres_connected;
+    int neo4j_connected;
+    int scheduler_running;
+    long long pending_entities;   /* pending + deleted: waiting for a batch */
+    long long in_progress_entities;
+    long long synced_entities;
+    long long failed_entities;
+    long long conflict_count;
+    double oldest_pending_age_s;  /* negative when nothing waits */
+} P2nServiceStatus;
+
+/* Receives one line of a report (no newline). */
+typedef void (*P2nReportFn)(void *ctx, const char *line);
+
+/*
+ * Initialises a service from a mapping file (the seed's initializeSyncService): loads it, reads
+ * the catalog, resolves the mapping against it. Connects to PostgreSQL (the mapping's source or
+ * the PG* variables); Neo4j is connected on first use. The sync schema is $P2N_SYNC_SCHEMA or
+ * public. On failure *out is NULL and errbuf (may be NULL) holds the reason.
+ */
+int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, size_t errbuf_size);
+
+/* The last error's message ("" when none). */
+const char *p2n_service_error(const P2nService *s);
+
+/*
+ * `pg2neo init`: installs or upgrades the sync tables, installs capture triggers on every mapped
+ * table and creates the Neo4j constraints. Idempotent. With dry_run nothing is changed and each
+ * step is only reported. report (may be NULL) receives one line per step.
+ */
+int p2n_service_install(P2nService *s, int dry_run, P2nReportFn report, void *report_ctx);
+
+/* Current status (queue counts read from PostgreSQL). */
+int p2n_service_status(P2nService *s, P2nServiceStatus *st);
+
+/* The seed's runBatchSync(limit, timeout): claims up to limit entities (<= 0: batchSizeLimit)
+   and syncs them with a deadline of timeout_ms (<= 0: syncTimeoutMs). */
+int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *st);
+
+/* The seed's triggerFullSync(): queues a resync of every mapped type (each is then read whole
+   from PostgreSQL, and nodes / relationships no longer there are removed). *queued (may be NULL)
+   receives the number of types queued. Batches do the work. */
+int p2n_sync_full(P2nService *s, long *queued);
+
+/* Starts the scheduler (the daemon loop) in a thread of its own; p2n_scheduler_stop stops it
+   after the batch in hand and releases its claims. */
+int p2n_scheduler_start(P2nService *s);
+int p2n_scheduler_stop(P2nService *s);
+
+/* Runs the scheduler in the calling thread until *stop becomes non-zero (set it from a signal
+   handler), then releases the claims. Returns 0 after a clean stop. */
+int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop);
+
+/* Starts the HTTP status API, metrics and dashboard on addr:port (addr NULL = 127.0.0.1;
+   token NULL = no authentication). Stopped by p2n_service_close. */
+int p2n_service_serve_http(P2nService *s, const char *addr, unsigned port, const char *token);
+/* The HTTP port actually bound (useful with port 0), 0 when not serving. */
+unsigned p2n_service_http_port(const P2nService *s);
+
+/* The seed's shutdownSyncService(): stops the scheduler and the HTTP server, releases claims,
+   closes connections and frees. NULL is a no-op. */
+void p2n_service_close(P2nService *s);
 
 #ifdef __cplusplus
 }

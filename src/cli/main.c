@@ -14,6 +14,8 @@ extern const CliCommand cli_cmd_cypher;
 extern const CliCommand cli_cmd_init;
 extern const CliCommand cli_cmd_uninstall;
 extern const CliCommand cli_cmd_triggers;
+extern const CliCommand cli_cmd_sync;
+extern const CliCommand cli_cmd_run;
 
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
@@ -22,6 +24,8 @@ static const CliCommand *const commands[] = {
     &cli_cmd_init,
     &cli_cmd_uninstall,
     &cli_cmd_triggers,
+    &cli_cmd_sync,
+    &cli_cmd_run,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

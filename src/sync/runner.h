@@ -28,7 +28,8 @@
 #include "common/backoff.h"
 #include "common/error.h"
 
-typedef enum SyncOp { SYNC_OP_UPSERT = 0, SYNC_OP_DELETE = 1 } SyncOp;
+/* SYNC_OP_RESYNC: the whole type (its table was truncated); entity_id is "*". */
+typedef enum SyncOp { SYNC_OP_UPSERT = 0, SYNC_OP_DELETE = 1, SYNC_OP_RESYNC = 2 } SyncOp;
 
 typedef enum SyncResult {
     SYNC_RES_NONE = 0,

@@ -1,0 +1,154 @@
+/*
+ * pg2neo run: the sync daemon. Runs batches while there is work, wakes on new changes (the
+ * capture's wake-up poll, syncIntervalMs as a fallback), reconnects with backoff after any fault
+ * and never exits on one, serves the HTTP status API / metrics / dashboard, and on SIGTERM or
+ * SIGINT finishes the batch in hand, releases its claims and exits 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "pg2neo.h"
+
+#define RUN_DEFAULT_HTTP "127.0.0.1:8687"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void run_help(void)
+{
+    printf("usage: pg2neo run [--config MAPPING] [--http ADDR:PORT|off] [--http-token-file FILE]\n\n"
+           "Runs the sync daemon until SIGTERM or SIGINT (then it finishes the batch in hand, releases\n"
+           "its claims and exits 0). Several daemons may share one queue. The mapping is --config, else\n"
+           "$P2N_MAPPING, else mapping.yaml; its sync section sets the batch size, the timeout, the\n"
+           "interval and enableAutoSync.\n\n"
+           "  --http ADDR:PORT       the status API, /metrics and the dashboard (default %s;\n"
+           "                         if the default port is taken the daemon runs without it; \"off\")\n"
+           "  --http-token-file F    require \"Authorization: Bearer <first line of F>\"\n",
+           RUN_DEFAULT_HTTP);
+}
+
+/* "addr:port", "[v6]:port" or ":port" */
+static int split_addr(const char *s, char *addr, size_t size, unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL)
+        return -1;
+    size_t n = (size_t)(colon - s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        s++;
+        n -= 2;
+    }
+    if (n >= size)
+        return -1;
+    memcpy(addr, s, n);
+    addr[n] = '\0';
+    if (n == 0)
+        snprintf(addr, size, "127.0.0.1");
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || p < 0 || p > 65535)
+        return -1;
+    *port = (unsigned)p;
+    return 0;
+}
+
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char line[1024];
+    char *r = fgets(line, sizeof(line), f);
+    fclose(f);
+    if (r == NULL)
+        return strdup("");
+    line[strcspn(line, "\r\n")] = '\0';
+    return strdup(line);
+}
+
+static int run_run(int argc, char **argv)
+{
+    const char *path = NULL, *http = NULL, *token_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--config") == 0 || strcmp(a, "--http") == 0 || strcmp(a, "--http-token-file") == 0) &&
+            i + 1 < argc) {
+            const char *v = argv[++i];
+            if (a[2] == 'c')
+                path = v;
+            else if (strcmp(a, "--http") == 0)
+                http = v;
+            else
+                token_file = v;
+        } else {
+            cli_errorf("unknown option \"%s\" for run", a);
+            return CLI_USAGE;
+        }
+    }
+    if (path == NULL)
+        path = getenv("P2N_MAPPING") && *getenv("P2N_MAPPING") ? getenv("P2N_MAPPING") : "mapping.yaml";
+    char addr[256];
+    unsigned port = 0;
+    int http_default = http == NULL;
+    int http_on = http == NULL || strcmp(http, "off") != 0;
+    if (http_on && split_addr(http ? http : RUN_DEFAULT_HTTP, addr, sizeof(addr), &port) < 0) {
+        cli_errorf("invalid value \"%s\" for --http: ADDR:PORT is needed", http);
+        return CLI_USAGE;
+    }
+    char *token = NULL;
+    if (token_file) {
+        token = read_token(token_file);
+        if (token == NULL) {
+            cli_errorf("could not read token file \"%s\"", token_file);
+            return CLI_USAGE;
+        }
+        p2n_log_add_secret(token);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char msg[2048];
+    P2nService *s = NULL;
+    int rc = p2n_service_open(path, &s, msg, sizeof(msg));
+    if (rc < 0) {
+        cli_errorf("%s", msg);
+        free(token);
+        return rc == P2N_ECONFIG || rc == P2N_EINVAL ? CLI_USAGE : CLI_FAIL;
+    }
+    if (http_on) {
+        rc = p2n_service_serve_http(s, addr, port, token);
+        if (rc < 0 && !http_default) {
+            cli_errorf("%s", p2n_service_error(s));
+            p2n_service_close(s);
+            free(token);
+            return CLI_FAIL;
+        }
+        if (rc < 0)
+            P2N_WARN("HTTP status API not started", "error=\"%s\"", p2n_service_error(s));
+        else
+            P2N_INFO("HTTP status API listening", "address=%s port=%u auth=%s", addr, p2n_service_http_port(s),
+                     token && *token ? "bearer" : "none");
+    }
+    rc = p2n_scheduler_run(s, &g_stop);
+    p2n_service_close(s);
+    free(token);
+    return rc < 0 ? CLI_FAIL : CLI_OK;
+}
+
+const CliCommand cli_cmd_run = {"run", "run the sync daemon (batches, wake-up, HTTP status and metrics)", run_run,
+                                run_help};

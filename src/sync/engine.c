@@ -1,0 +1,1369 @@
+/*
+ * The sync engine: P2nService (pg2neo.h), the runner's SyncOps over PostgreSQL and Neo4j, the
+ * daemon's hooks and the HTTP provider. See engine.h for the shape of one batch.
+ */
+#include "sync/engine.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bolt/bolt.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/time.h"
+#include "http/pgstatus.h"
+#include "http/server.h"
+#include "http/status.h"
+#include "packstream/packstream.h"
+#include "pg/capture.h"
+#include "pg/pgutil.h"
+#include "pg/queue.h"
+#include "pg/schema.h"
+#include "sync/alerts.h"
+#include "sync/daemon.h"
+
+#define ENGINE_LEASE_MARGIN_MS 5000u
+#define ENGINE_RECENT 10u
+
+struct P2nService {
+    Mapping *map;
+    char *schema;
+    char worker_id[200];
+    SyncPolicy policy;
+    uint32_t lease_ms;
+    size_t batch_limit;
+    uint32_t timeout_ms;
+
+    pthread_mutex_t lock; /* the connections and everything below until snap_lock */
+    PGconn *pg;
+    BoltDriver *drv;
+    BoltConn *neo;
+    PgqPoll poll;
+    char last_error[1024];
+
+    /* observability */
+    P2nMetrics *reg;
+    P2nStdMetrics m;
+    SyncAlerts *alerts;
+    HttpServer *http;
+    pthread_mutex_t snap_lock; /* the snapshot and the flags the HTTP threads read */
+    HttpPgSnapshot snap;
+    bool have_snap;
+    bool pg_up, neo_up;
+    double last_latency_s, last_batch_s;
+
+    /* scheduler thread */
+    pthread_t thread;
+    bool thread_running;
+    bool claimed; /* a claim was made: release on shutdown */
+    volatile sig_atomic_t stop;
+    int thread_rc;
+};
+
+/* ---- small helpers ---- */
+
+static void set_last_error(P2nService *s, const P2nErr *err)
+{
+    snprintf(s->last_error, sizeof(s->last_error), "%s", err->msg);
+    p2n_log_redact(s->last_error);
+}
+
+static const char *err_code_text(const SyncItem *it)
+{
+    if (it->err_neo_code[0])
+        return it->err_neo_code;
+    if (it->err_sqlstate[0])
+        return it->err_sqlstate;
+    return it->err_code ? p2n_strerror(it->err_code) : NULL;
+}
+
+static void pg_disconnect(P2nService *s)
+{
+    if (s->pg) {
+        PQfinish(s->pg);
+        s->pg = NULL;
+    }
+    memset(&s->poll, 0, sizeof(s->poll));
+}
+
+static void neo_disconnect(P2nService *s)
+{
+    if (s->neo) {
+        bolt_conn_close(s->neo);
+        s->neo = NULL;
+    }
+}
+
+static int pg_ensure(P2nService *s, P2nErr *err)
+{
+    if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+        return 0;
+    pg_disconnect(s);
+    PGconn *c = PQconnectdb(s->map->conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+        msg[strcspn(msg, "\n")] = '\0';
+        PQfinish(c);
+        return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
+    }
+    PQclear(PQexec(c, "SET application_name = 'pg2neo'"));
+    s->pg = c;
+    return 0;
+}
+
+static int neo_ensure(P2nService *s, P2nErr *err)
+{
+    if (s->neo && bolt_conn_usable(s->neo) && !bolt_conn_in_tx(s->neo))
+        return 0;
+    neo_disconnect(s);
+    int rc = bolt_driver_connect(s->drv, BOLT_ACCESS_WRITE, &s->neo, err);
+    if (rc < 0) {
+        s->neo = NULL;
+        if (rc != P2N_EAUTH && rc != P2N_ETLS && rc != P2N_ECONFIG && rc != P2N_EPROTO)
+            err->code = P2N_ECONNLOST; /* unavailable: release, back off, reconnect */
+        p2n_err_prefix(err, "could not connect to Neo4j at \"%s\"", s->map->neo4j_uri);
+        return err->code;
+    }
+    return 0;
+}
+
+/* ---- claim ---- */
+
+static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
+{
+    P2nService *s = ctx;
+    *items = NULL;
+    *n = 0;
+    int rc = pg_ensure(s, err);
+    if (rc < 0)
+        return rc;
+    PgqClaim *c = NULL;
+    size_t nc = 0;
+    s->claimed = true;
+    rc = pgq_claim(s->pg, s->schema, limit, s->lease_ms, s->worker_id, true, &c, &nc, err);
+    if (rc < 0)
+        return rc;
+    if (nc == 0) {
+        pgq_claims_free(c, nc);
+        return 0;
+    }
+    SyncItem *it = calloc(nc, sizeof(*it));
+    if (it == NULL) {
+        pgq_claims_free(c, nc);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory for %zu claims", nc);
+    }
+    for (size_t i = 0; i < nc; i++) {
+        it[i].entity_type = c[i].entity_type;
+        it[i].entity_id = c[i].entity_id;
+        c[i].entity_type = c[i].entity_id = NULL;
+        it[i].version = c[i].version;
+        it[i].op = c[i].op == PGQ_OP_DELETE ? SYNC_OP_DELETE : c[i].op == PGQ_OP_RESYNC ? SYNC_OP_RESYNC : SYNC_OP_UPSERT;
+        it[i].attempts = c[i].attempts;
+        it[i].changed_at_ms = c[i].first_change_ms;
+    }
+    pgq_claims_free(c, nc);
+    *items = it;
+    *n = nc;
+    return 0;
+}
+
+/* ---- write ---- */
+
+typedef struct IdRef {
+    const char *id;
+    SyncItem *item;
+} IdRef;
+
+static int idref_cmp(const void *a, const void *b)
+{
+    return strcmp(((const IdRef *)a)->id, ((const IdRef *)b)->id);
+}
+
+/* The statements of one transaction, their parameter bytes kept until the commit. */
+typedef struct TxPlan {
+    const char **query;
+    P2nBuf *params;
+    size_t n, cap;
+} TxPlan;
+
+static P2nBuf *txplan_add(TxPlan *t, const char *query)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        const char **q = realloc(t->query, cap * sizeof(*q));
+        if (q == NULL)
+            return NULL;
+        t->query = q;
+        P2nBuf *p = realloc(t->params, cap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        t->params = p;
+        t->cap = cap;
+    }
+    t->query[t->n] = query;
+    p2n_buf_init(&t->params[t->n]);
+    return &t->params[t->n++];
+}
+
+static void txplan_free(TxPlan *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        p2n_buf_free(&t->params[i]);
+    free(t->query);
+    free(t->params);
+    memset(t, 0, sizeof(*t));
+}
+
+/* {rows: [<encoded rows>]} */
+static int rows_param(P2nBuf *out, const P2nBuf *rows, uint32_t n, P2nErr *err)
+{
+    ps_pack_map_header(out, 1);
+    ps_pack_cstr(out, "rows");
+    ps_pack_list_header(out, n);
+    p2n_buf_append(out, rows->data, rows->len);
+    if (out->failed)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory for the parameters");
+    return 0;
+}
+
+/* Owned strings of a resync: the Cypher that removes what is older than the resync. */
+typedef struct EngineExtra {
+    char **cypher;
+    size_t n;
+} EngineExtra;
+
+static void extra_free(EngineExtra *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->cypher[i]);
+    free(x->cypher);
+    memset(x, 0, sizeof(*x));
+}
+
+static const char *extra_add(EngineExtra *x, P2nBuf *b)
+{
+    char *q = p2n_buf_steal(b);
+    if (q == NULL)
+        return NULL;
+    char **a = realloc(x->cypher, (x->n + 1) * sizeof(*a));
+    if (a == NULL) {
+        free(q);
+        return NULL;
+    }
+    x->cypher = a;
+    x->cypher[x->n++] = q;
+    return q;
+}
+
+/* MATCH what the type holds at a version older than $v and remove it. */
+static int resync_cleanup_cypher(const Mapping *m, const MappingEntity *e, P2nBuf *b)
+{
+    if (e->kind == MAPPING_NODE) {
+        p2n_buf_append_str(b, "MATCH (n:");
+        mapping_cypher_ident(b, e->labels[0].s);
+        p2n_buf_append_str(b, ") WHERE n." MAPPING_VERSION_PROP " < $v DETACH DELETE n");
+    } else {
+        const MappingEntity *from = &m->entities[e->from.target];
+        const MappingEntity *to = &m->entities[e->to.target];
+        p2n_buf_append_str(b, "MATCH (:");
+        mapping_cypher_ident(b, from->labels[0].s);
+        p2n_buf_append_str(b, ")-[e:");
+        mapping_cypher_ident(b, e->rel_type);
+        p2n_buf_append_str(b, "]->(:");
+        mapping_cypher_ident(b, to->labels[0].s);
+        p2n_buf_append_str(b, ") WHERE e." MAPPING_VERSION_PROP " < $v DELETE e");
+    }
+    p2n_buf_append(b, "", 1);
+    b->len--;
+    return b->failed ? P2N_ENOMEM : 0;
+}
+
+/* Every id of the entity's table (for a resync). */
+static int read_all_ids(P2nService *s, const MappingEntity *e, char ***ids, size_t *n, P2nErr *err)
+{
+    P2nBuf q;
+    p2n_buf_init(&q);
+    p2n_buf_append_str(&q, "SELECT ");
+    mapping_sql_id_expr(e, "t", &q);
+    p2n_buf_append_str(&q, " FROM ");
+    mapping_sql_table(s->map, e, &q);
+    p2n_buf_append_str(&q, " AS t");
+    p2n_buf_append(&q, "", 1);
+    if (q.failed) {
+        p2n_buf_free(&q);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    PGresult *r = NULL;
+    int rc = pgu_query(s->pg, (const char *)q.data, 0, NULL, &r, "could not read the ids of a resync", err);
+    p2n_buf_free(&q);
+    if (rc < 0)
+        return rc;
+    size_t nr = (size_t)PQntuples(r);
+    char **a = calloc(nr ? nr : 1, sizeof(*a));
+    if (a == NULL) {
+        PQclear(r);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nr; i++) {
+        a[i] = strdup(PQgetvalue(r, (int)i, 0));
+        if (a[i] == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(a[k]);
+            free(a);
+            PQclear(r);
+            return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+    }
+    PQclear(r);
+    *ids = a;
+    *n = nr;
+    return 0;
+}
+
+/*
+ * Reads the rows of ids (refs sorted by id, each with its item; or all at version `version` when
+ * refs is NULL) and appends encoded upserts / deletes.
+ */
+static int read_encode(P2nService *s, const MappingEntity *e, const char *const *ids, size_t nids,
+                       IdRef *refs, int64_t version, P2nBuf *up, uint32_t *nup, P2nBuf *del,
+                       uint32_t *ndel, P2nErr *err)
+{
+    P2nBuf param;
+    p2n_buf_init(&param);
+    mapping_ids_param(ids, nids, &param);
+    p2n_buf_append(&param, "", 1);
+    if (param.failed) {
+        p2n_buf_free(&param);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory for %zu ids", nids);
+    }
+    const char *vals[1] = {(const char *)param.data};
+    PGresult *r = NULL;
+    int rc = pgu_query(s->pg, e->plan.read_sql, 1, vals, &r, "could not read the rows", err);
+    p2n_buf_free(&param);
+    if (rc < 0) {
+        p2n_err_prefix(err, "entity \"%s\"", e->name);
+        return rc;
+    }
+    bool *seen = calloc(nids ? nids : 1, sizeof(bool));
+    if (seen == NULL) {
+        PQclear(r);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    int nt = PQntuples(r);
+    for (int i = 0; i < nt && rc == 0; i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        int64_t v = version;
+        if (refs != NULL) {
+            IdRef key = {id, NULL};
+            IdRef *f = bsearch(&key, refs, nids, sizeof(*refs), idref_cmp);
+            if (f == NULL)
+                continue; /* not asked (cannot happen: read_sql returns the ids given) */
+            seen[f - refs] = true;
+            v = f->item->version;
+        }
+        if (PQgetvalue(r, i, 1)[0] == 't') {
+            rc = mapping_id_encode(e, id, v, del, err);
+            (*ndel)++;
+        } else {
+            rc = mapping_row_encode(e, r, i, v, up, err);
+            (*nup)++;
+        }
+    }
+    PQclear(r);
+    for (size_t k = 0; refs != NULL && k < nids && rc == 0; k++) {
+        if (!seen[k]) {
+            rc = mapping_id_encode(e, refs[k].id, refs[k].item->version, del, err);
+            (*ndel)++;
+        }
+    }
+    free(seen);
+    if (rc == 0 && (up->failed || del->failed))
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory encoding rows");
+    return rc;
+}
+
+/* Builds the statements of one entity type's items (all of type e) into t. */
+static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *items, size_t n, TxPlan *t,
+                     EngineExtra *x, P2nErr *err)
+{
+    P2nBuf up, del;
+    p2n_buf_init(&up);
+    p2n_buf_init(&del);
+    uint32_t nup = 0, ndel = 0;
+    int rc = 0;
+    IdRef *refs = calloc(n ? n : 1, sizeof(*refs));
+    const char **ids = calloc(n ? n : 1, sizeof(*ids));
+    size_t nref = 0;
+    const SyncItem *resync = NULL;
+    if (refs == NULL || ids == NULL) {
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i]->op == SYNC_OP_RESYNC) {
+            if (resync == NULL || items[i]->version > resync->version)
+                resync = items[i];
+            continue;
+        }
+        refs[nref].id = items[i]->entity_id;
+        refs[nref].item = items[i];
+        nref++;
+    }
+    qsort(refs, nref, sizeof(*refs), idref_cmp);
+    for (size_t i = 0; i < nref; i++)
+        ids[i] = refs[i].id;
+    if (nref > 0)
+        rc = read_encode(s, e, ids, nref, refs, 0, &up, &nup, &del, &ndel, err);
+    if (rc == 0 && (nup > 0 || ndel > 0)) {
+        if (nup > 0) {
+            for (size_t k = 0; k < e->plan.nupsert && rc == 0; k++) {
+                P2nBuf *p = txplan_add(t, e->plan.upsert[k]);
+                rc = p ? rows_param(p, &up, nup, err) : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+            }
+        }
+        if (ndel > 0 && rc == 0) {
+            P2nBuf *p = txplan_add(t, e->plan.delete_cypher);
+            rc = p ? rows_param(p, &del, ndel, err) : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+    }
+    if (rc == 0 && resync != NULL) {
+        /* The whole table at the resync's version, then what is older goes. */
+        char **all = NULL;
+        size_t nall = 0;
+        rc = read_all_ids(s, e, &all, &nall, err);
+        if (rc == 0) {
+            p2n_buf_reset(&up);
+            p2n_buf_reset(&del);
+            nup = ndel = 0;
+            if (nall > 0)
+                rc = read_encode(s, e, (const char *const *)all, nall, NULL, resync->version, &up, &nup, &del,
+                                 &ndel, err);
+            for (size_t i = 0; i < nall; i++)
+                free(all[i]);
+            free(all);
+        }
+        for (size_t k = 0; rc == 0 && nup > 0 && k < e->plan.nupsert; k++) {
+            P2nBuf *p = txplan_add(t, e->plan.upsert[k]);
+            rc = p ? rows_param(p, &up, nup, err) : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+        if (rc == 0 && ndel > 0) {
+            P2nBuf *p = txplan_add(t, e->plan.delete_cypher);
+            rc = p ? rows_param(p, &del, ndel, err) : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+        if (rc == 0) {
+            P2nBuf q;
+            p2n_buf_init(&q);
+            const char *cy = resync_cleanup_cypher(s->map, e, &q) == 0 ? extra_add(x, &q) : NULL;
+            p2n_buf_free(&q);
+            P2nBuf *p = cy ? txplan_add(t, cy) : NULL;
+            if (p == NULL) {
+                rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+            } else {
+                ps_pack_map_header(p, 1);
+                ps_pack_cstr(p, "v");
+                ps_pack_int(p, resync->version);
+            }
+        }
+    }
+out:
+    free(refs);
+    free(ids);
+    p2n_buf_free(&up);
+    p2n_buf_free(&del);
+    return rc;
+}
+
+/* Neo4j's transaction timeouts are transient: the batch may fit next time (or smaller). */
+static void classify_neo_error(P2nErr *err)
+{
+    if (err->code == P2N_ENEO4J && strstr(err->neo_code, "TransactionTimedOut") != NULL)
+        err->code = P2N_ETIMEDOUT;
+}
+
+static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
+{
+    P2nService *s = ctx;
+    int rc = pg_ensure(s, err);
+    if (rc < 0)
+        return rc;
+    rc = neo_ensure(s, err);
+    if (rc < 0)
+        return rc;
+
+    TxPlan t = {0};
+    EngineExtra x = {0};
+    bool *done = NULL;
+    SyncItem **group = NULL;
+    int64_t left = 0;
+    BoltTxConfig txc;
+    memset(&txc, 0, sizeof(txc));
+    rc = pgu_exec(s->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "could not begin the read", err);
+    if (rc < 0)
+        goto out;
+    done = calloc(n ? n : 1, sizeof(bool));
+    group = calloc(n ? n : 1, sizeof(*group));
+    if (done == NULL || group == NULL) {
+        free(done);
+        free(group);
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        PQclear(PQexec(s->pg, "ROLLBACK"));
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (done[i])
+            continue;
+        const MappingEntity *e = mapping_entity_find(s->map, items[i]->entity_type);
+        if (e == NULL) {
+            rc = p2n_err_set(err, P2N_ECONFIG, "entity type \"%s\" is not in the mapping", items[i]->entity_type);
+            break;
+        }
+        size_t ng = 0;
+        for (size_t k = i; k < n; k++) {
+            if (!done[k] && strcmp(items[k]->entity_type, items[i]->entity_type) == 0) {
+                group[ng++] = items[k];
+                done[k] = true;
+            }
+        }
+        rc = plan_type(s, e, group, ng, &t, &x, err);
+    }
+    free(done);
+    free(group);
+    if (rc < 0) {
+        if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+            PQclear(PQexec(s->pg, "ROLLBACK"));
+        goto out;
+    }
+    rc = pgu_exec(s->pg, "COMMIT", "could not end the read", err);
+    if (rc < 0)
+        goto out;
+
+    left = deadline_ms - p2n_now_mono_ms();
+    if (left < 1)
+        left = 1;
+    txc.timeout_ms = left;
+    rc = bolt_begin(s->neo, &txc, err);
+    for (size_t i = 0; i < t.n && rc == 0; i++)
+        rc = bolt_tx_queue(s->neo, t.query[i], t.params[i].data, t.params[i].len, err);
+    if (rc == 0)
+        rc = bolt_commit(s->neo, NULL, err);
+    if (rc < 0) {
+        classify_neo_error(err);
+        if (!bolt_conn_usable(s->neo) || err->code == P2N_ETIMEDOUT || err->code == P2N_EIO) {
+            neo_disconnect(s);
+        } else if (bolt_conn_in_tx(s->neo)) {
+            P2nErr e2;
+            if (bolt_rollback(s->neo, &e2) < 0)
+                neo_disconnect(s);
+        }
+    }
+out:
+    if (rc < 0 && s->pg && PQstatus(s->pg) != CONNECTION_OK) {
+        pg_disconnect(s);
+        if (err->code == P2N_EPG)
+            err->code = P2N_ECONNLOST;
+    }
+    txplan_free(&t);
+    extra_free(&x);
+    return rc;
+}
+
+/* ---- finish ---- */
+
+/* Retryable failure rows for entities released because a database was unavailable. */
+static void record_release_failures(P2nService *s, SyncItem *items, size_t n)
+{
+    P2nBuf types, ids, attempts;
+    p2n_buf_init(&types);
+    p2n_buf_init(&ids);
+    p2n_buf_init(&attempts);
+    const char **tv = calloc(n ? n : 1, sizeof(*tv));
+    const char **iv = calloc(n ? n : 1, sizeof(*iv));
+    char (*av)[16] = calloc(n ? n : 1, sizeof(*av));
+    const char **ap = calloc(n ? n : 1, sizeof(*ap));
+    size_t k = 0;
+    const char *msg = NULL, *code = NULL;
+    if (tv == NULL || iv == NULL || av == NULL || ap == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result != SYNC_RES_RELEASE || items[i].err_code == 0)
+            continue;
+        tv[k] = items[i].entity_type;
+        iv[k] = items[i].entity_id;
+        snprintf(av[k], sizeof(av[k]), "%d", items[i].attempts + 1);
+        ap[k] = av[k];
+        if (msg == NULL) {
+            msg = items[i].err_msg ? items[i].err_msg : "target unavailable";
+            code = err_code_text(&items[i]);
+        }
+        k++;
+    }
+    if (k == 0)
+        goto out;
+    pgu_array_literal(&types, tv, k);
+    pgu_array_literal(&ids, iv, k);
+    pgu_array_literal(&attempts, ap, k);
+    p2n_buf_append(&types, "", 1);
+    p2n_buf_append(&ids, "", 1);
+    p2n_buf_append(&attempts, "", 1);
+    if (types.failed || ids.failed || attempts.failed)
+        goto out;
+    {
+        char *sql = pgu_schema_subst(
+            "INSERT INTO @SCHEMA@.graph_sync_failures (entity_type, entity_id, attempt_number, failure_message,"
+            " error_code, retryable, worker_id)"
+            " SELECT t, i, a, $4, $5, true, $6 FROM unnest($1::text[], $2::text[], $3::int[]) AS u(t, i, a)",
+            s->schema, NULL);
+        if (sql != NULL) {
+            const char *p[6] = {(const char *)types.data, (const char *)ids.data, (const char *)attempts.data, msg,
+                                code, s->worker_id};
+            P2nErr e;
+            if (pgu_query(s->pg, sql, 6, p, NULL, "could not record failures", &e) < 0)
+                P2N_WARN("could not record the release failures", "error=\"%s\"", e.msg);
+            free(sql);
+        }
+    }
+out:
+    free(tv);
+    free(iv);
+    free(av);
+    free(ap);
+    p2n_buf_free(&types);
+    p2n_buf_free(&ids);
+    p2n_buf_free(&attempts);
+}
+
+static int op_finish(void *ctx, SyncItem *items, size_t n, P2nErr *err)
+{
+    P2nService *s = ctx;
+    int rc = pg_ensure(s, err);
+    if (rc < 0)
+        return rc; /* claims come back when their lease expires */
+    PgqKey *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (keys == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    size_t nk = 0;
+    int64_t now = p2n_now_wall_ms();
+    double max_lat = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result != SYNC_RES_SYNCED)
+            continue;
+        keys[nk].entity_type = items[i].entity_type;
+        keys[nk].entity_id = items[i].entity_id;
+        keys[nk].version = items[i].version;
+        nk++;
+        p2n_metric_add1(s->m.synced, items[i].entity_type, 1);
+        if (items[i].changed_at_ms > 0) {
+            double lat = (double)(now - items[i].changed_at_ms) / 1000.0;
+            if (lat < 0)
+                lat = 0;
+            if (lat > max_lat)
+                max_lat = lat;
+            p2n_metric_observe1(s->m.sync_latency, items[i].entity_type, lat);
+        }
+    }
+    s->last_latency_s = max_lat;
+    if (nk > 0)
+        rc = pgq_mark_synced(s->pg, s->schema, s->worker_id, keys, nk, NULL, NULL, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        SyncItem *it = &items[i];
+        if (it->result != SYNC_RES_RETRY && it->result != SYNC_RES_FAILED)
+            continue;
+        PgqKey k = {it->entity_type, it->entity_id, it->version};
+        p2n_metric_add1(s->m.failures, it->entity_type, 1);
+        if (it->result == SYNC_RES_RETRY)
+            p2n_metric_add1(s->m.retries, it->entity_type, 1);
+        rc = pgq_mark_failed(s->pg, s->schema, s->worker_id, &k, it->err_msg ? it->err_msg : "sync failed",
+                             err_code_text(it), it->result == SYNC_RES_RETRY, s->policy.max_attempts,
+                             it->next_attempt_delay_ms, NULL, err);
+    }
+    nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].result != SYNC_RES_RELEASE)
+            continue;
+        keys[nk].entity_type = items[i].entity_type;
+        keys[nk].entity_id = items[i].entity_id;
+        keys[nk].version = items[i].version;
+        nk++;
+    }
+    if (rc == 0 && nk > 0) {
+        rc = pgq_release(s->pg, s->schema, s->worker_id, keys, nk, NULL, err);
+        if (rc == 0)
+            record_release_failures(s, items, n);
+    }
+    free(keys);
+    if (rc < 0 && PQstatus(s->pg) != CONNECTION_OK)
+        pg_disconnect(s);
+    return rc;
+}
+
+static int op_record(void *ctx, SyncBatchStats *st, P2nErr *err)
+{
+    P2nService *s = ctx;
+    const char *status = "completed";
+    if (st->total > 0 && st->synced == 0)
+        status = "failed";
+    else if (st->failed > 0 || st->retried > 0 || st->released > 0)
+        status = "partial";
+    p2n_metric_add1(s->m.batches, status, 1);
+    p2n_metric_observe1(s->m.batch_duration, NULL, (double)st->duration_ms / 1000.0);
+    s->last_batch_s = (double)st->duration_ms / 1000.0;
+    if (s->pg == NULL)
+        return p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected");
+    PgqBatch b;
+    memset(&b, 0, sizeof(b));
+    b.batch_type = "incremental";
+    b.batch_status = status;
+    b.total = (int32_t)st->total;
+    b.synced = (int32_t)st->synced;
+    b.failed = (int32_t)st->failed;
+    b.retried = (int32_t)st->retried;
+    b.released = (int32_t)st->released;
+    b.duration_seconds = (double)st->duration_ms / 1000.0;
+    b.worker_id = s->worker_id;
+    b.started_ms = st->started_ms;
+    return pgq_batch_record(s->pg, s->schema, &b, &st->batch_id, err);
+}
+
+void sync_engine_ops(P2nService *s, SyncOps *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    ops->ctx = s;
+    ops->claim = op_claim;
+    ops->write = op_write;
+    ops->finish = op_finish;
+    ops->record_batch = op_record;
+}
+
+int sync_engine_connect(P2nService *s, P2nErr *err)
+{
+    int rc = pg_ensure(s, err);
+    if (rc == 0)
+        rc = neo_ensure(s, err);
+    return rc;
+}
+
+PGconn *sync_engine_pg(P2nService *s) { return s->pg; }
+const Mapping *sync_engine_mapping(const P2nService *s) { return s->map; }
+const char *sync_engine_schema(const P2nService *s) { return s->schema; }
+const char *sync_engine_worker_id(const P2nService *s) { return s->worker_id; }
+SyncPolicy *sync_engine_policy(P2nService *s) { return &s->policy; }
+
+/* ---- daemon hooks ---- */
+
+static int hook_connect(void *ctx, P2nErr *err)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    int rc = sync_engine_connect(s, err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void hook_disconnect(void *ctx)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    pg_disconnect(s);
+    neo_disconnect(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int hook_poll(void *ctx, int *has, P2nErr *err)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    int rc = s->pg ? pgq_poll(s->pg, s->schema, &s->poll, has, err)
+                   : p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected");
+    if (rc < 0 && s->pg && PQstatus(s->pg) != CONNECTION_OK)
+        pg_disconnect(s);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int hook_batch(void *ctx, SyncBatchStats *st, P2nErr *err)
+{
+    P2nService *s = ctx;
+    SyncOps ops;
+    sync_engine_ops(s, &ops);
+    pthread_mutex_lock(&s->lock);
+    int rc = sync_run_batch(&ops, &s->policy, s->batch_limit, st, err);
+    if (rc < 0)
+        set_last_error(s, err);
+    pthread_mutex_unlock(&s->lock);
+    if (st->total > 0)
+        P2N_DEBUG("batch", "total=%zu synced=%zu retried=%zu failed=%zu released=%zu ms=%lld", st->total,
+                  st->synced, st->retried, st->failed, st->released, (long long)st->duration_ms);
+    return rc;
+}
+
+/* Refreshes the snapshot the HTTP threads serve, the provider gauges and the alerts. */
+static void hook_tick(void *ctx)
+{
+    P2nService *s = ctx;
+    HttpPgSnapshot snap;
+    P2nErr err;
+    pthread_mutex_lock(&s->lock);
+    int rc = s->pg ? http_pg_snapshot_load(s->pg, s->schema, ENGINE_RECENT, &snap, &err) : P2N_ECONNLOST;
+    bool pg_up = s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK && rc == 0;
+    bool neo_up = s->neo != NULL && bolt_conn_usable(s->neo);
+    double lat = s->last_latency_s, bd = s->last_batch_s;
+    pthread_mutex_unlock(&s->lock);
+
+    p2n_metric_set1(s->m.postgresql_up, NULL, pg_up ? 1 : 0);
+    p2n_metric_set1(s->m.neo4j_up, NULL, neo_up ? 1 : 0);
+    SyncAlertObs o = sync_alert_obs_unknown(p2n_now_wall_ms());
+    o.sync_latency_s = lat;
+    o.batch_duration_s = bd;
+    if (rc == 0) {
+        http_pg_snapshot_metrics(&snap, &s->m);
+        http_pg_snapshot_obs(&snap, &o);
+    }
+    SyncAlertEvent ev[SYNC_ALERT_COUNT];
+    pthread_mutex_lock(&s->snap_lock);
+    size_t nev = sync_alerts_evaluate(s->alerts, &o, ev, SYNC_ALERT_COUNT);
+    SyncAlertStatus as[SYNC_ALERT_COUNT];
+    sync_alerts_snapshot(s->alerts, as);
+    for (int k = 0; k < SYNC_ALERT_COUNT; k++) {
+        const char *lv[2] = {sync_alert_name(as[k].kind), sync_alert_severity(as[k].kind)};
+        p2n_metric_set(s->m.alert_firing, lv, as[k].state == SYNC_ALERT_STATE_FIRING ? 1 : 0);
+    }
+    if (rc == 0) {
+        if (s->have_snap)
+            http_pg_snapshot_free(&s->snap);
+        s->snap = snap;
+        s->have_snap = true;
+    }
+    s->pg_up = pg_up;
+    s->neo_up = neo_up;
+    pthread_mutex_unlock(&s->snap_lock);
+    for (size_t i = 0; i < nev; i++)
+        p2n_log(ev[i].to == SYNC_ALERT_STATE_FIRING ? P2N_LOG_WARN : P2N_LOG_INFO, "alert", "alert=%s severity=%s state=%s value=%g threshold=%g",
+                sync_alert_name(ev[i].kind), sync_alert_severity(ev[i].kind), sync_alert_state_name(ev[i].to),
+                ev[i].value, ev[i].threshold);
+}
+
+/* ---- HTTP provider ---- */
+
+static int prov_status(void *ctx, P2nBuf *out)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->snap_lock);
+    HttpStatus st;
+    memset(&st, 0, sizeof(st));
+    if (s->have_snap)
+        http_pg_snapshot_status(&s->snap, &st);
+    else
+        st.oldest_pending_age_s = st.lag_s = -1;
+    st.now_ms = p2n_now_wall_ms();
+    st.initialized = s->have_snap;
+    st.postgres_connected = s->pg_up;
+    st.neo4j_connected = s->neo_up;
+    st.alerts = s->alerts;
+    int rc = http_status_render(&st, out);
+    pthread_mutex_unlock(&s->snap_lock);
+    return rc;
+}
+
+static int prov_ready(void *ctx)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->snap_lock);
+    int r = s->pg_up && s->neo_up;
+    pthread_mutex_unlock(&s->snap_lock);
+    return r;
+}
+
+int p2n_service_serve_http(P2nService *s, const char *addr, unsigned port, const char *token)
+{
+    if (s->http != NULL)
+        return P2N_ESTATE;
+    if (port > 65535) {
+        snprintf(s->last_error, sizeof(s->last_error), "invalid HTTP port %u", port);
+        return P2N_EINVAL;
+    }
+    HttpConfig cfg;
+    http_config_defaults(&cfg);
+    cfg.bind_addr = addr;
+    cfg.port = (uint16_t)port;
+    cfg.bearer_token = token;
+    HttpProvider p;
+    memset(&p, 0, sizeof(p));
+    p.ctx = s;
+    p.status_json = prov_status;
+    p.ready = prov_ready;
+    P2nErr err;
+    p2n_err_clear(&err);
+    int rc = http_server_start(&cfg, &p, s->reg, &s->http, &err);
+    if (rc < 0)
+        set_last_error(s, &err);
+    else
+        hook_tick(s); /* a first snapshot before the first request */
+    return rc;
+}
+
+unsigned p2n_service_http_port(const P2nService *s)
+{
+    return s->http ? http_server_port(s->http) : 0;
+}
+
+/* ---- the service ---- */
+
+static void errbuf_set(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errbuf_set(char *buf, size_t size, const char *fmt, ...)
+{
+    if (buf == NULL || size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    p2n_log_redact(buf);
+}
+
+static void make_worker_id(char *buf, size_t size)
+{
+    char host[128] = "localhost";
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    unsigned r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f == NULL || fread(&r, sizeof(r), 1, f) != 1)
+        r = (unsigned)((uint64_t)p2n_now_mono_us() ^ ((uint64_t)getpid() << 16));
+    if (f)
+        fclose(f);
+    snprintf(buf, size, "%s:%ld:%08x", host, (long)getpid(), r);
+}
+
+int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, size_t errbuf_size)
+{
+    *out = NULL;
+    P2nErr err;
+    p2n_err_clear(&err);
+    MappingDiags diags = {0};
+    Mapping *m = NULL;
+    if (mapping_load_file(mapping_path, NULL, NULL, &m, &diags, &err) < 0) {
+        errbuf_set(errbuf, errbuf_size, "%s", diags.n ? diags.msgs[0] : err.msg);
+        int code = err.code;
+        mapping_diags_free(&diags);
+        return code ? code : P2N_ECONFIG;
+    }
+    P2nService *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        mapping_free(m);
+        errbuf_set(errbuf, errbuf_size, "out of memory");
+        return P2N_ENOMEM;
+    }
+    s->map = m;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->snap_lock, NULL);
+    const char *sch = getenv("P2N_SYNC_SCHEMA");
+    s->schema = strdup(sch && *sch ? sch : PG_SYNC_SCHEMA_DEFAULT);
+    make_worker_id(s->worker_id, sizeof(s->worker_id));
+    sync_policy_default(&s->policy);
+    s->policy.max_attempts = (uint32_t)m->sync.max_attempts;
+    s->policy.timeout_ms = (uint32_t)m->sync.sync_timeout_ms;
+    p2n_backoff_init(&s->policy.backoff, (uint32_t)m->sync.backoff_base_ms, (uint32_t)m->sync.backoff_cap_ms, 0.5);
+    s->timeout_ms = (uint32_t)m->sync.sync_timeout_ms;
+    s->lease_ms = 2u * s->timeout_ms + ENGINE_LEASE_MARGIN_MS;
+    s->batch_limit = (size_t)m->sync.batch_size_limit;
+    s->reg = p2n_metrics_new();
+    s->alerts = sync_alerts_new(NULL);
+    int rc = 0;
+    BoltConfig bc;
+    MappingCatalog cat;
+    memset(&bc, 0, sizeof(bc));
+    if (s->schema == NULL || s->reg == NULL || s->alerts == NULL) {
+        errbuf_set(errbuf, errbuf_size, "out of memory");
+        rc = P2N_ENOMEM;
+        goto fail;
+    }
+    if ((rc = pgu_schema_check(s->schema, &err)) < 0 || (rc = p2n_metrics_register_std(s->reg, &s->m, &err)) < 0) {
+        errbuf_set(errbuf, errbuf_size, "%s", err.msg);
+        goto fail;
+    }
+    bc.uri = m->neo4j_uri;
+    bc.user = m->neo4j_user;
+    bc.password = m->neo4j_password;
+    bc.database = m->neo4j_database && *m->neo4j_database ? m->neo4j_database : NULL;
+    bc.connect_timeout_ms = 5000;
+    bc.read_timeout_ms = (int)(s->timeout_ms + 10000u);
+    bc.write_timeout_ms = (int)(s->timeout_ms + 10000u);
+    if ((rc = bolt_driver_new(&bc, &s->drv, &err)) < 0) {
+        errbuf_set(errbuf, errbuf_size, "%s", err.msg);
+        goto fail;
+    }
+    if ((rc = pg_ensure(s, &err)) < 0) {
+        errbuf_set(errbuf, errbuf_size, "%s", err.msg);
+        goto fail;
+    }
+    if ((rc = mapping_catalog_load(s->pg, &cat, &err)) < 0) {
+        errbuf_set(errbuf, errbuf_size, "%s", err.msg);
+        goto fail;
+    }
+    rc = mapping_resolve(m, &cat, &diags, &err);
+    mapping_catalog_free(&cat);
+    if (rc == 0)
+        rc = mapping_check_sql(m, s->pg, &diags, &err);
+    if (rc < 0) {
+        if (diags.n > 1)
+            errbuf_set(errbuf, errbuf_size, "%s (and %zu more problems: run pg2neo check)", diags.msgs[0], diags.n - 1);
+        else
+            errbuf_set(errbuf, errbuf_size, "%s", diags.n ? diags.msgs[0] : err.msg);
+        goto fail;
+    }
+    mapping_diags_free(&diags);
+    if (s->m.build_info)
+        p2n_metric_set1(s->m.build_info, p2n_version(), 1);
+    *out = s;
+    return 0;
+fail:
+    mapping_diags_free(&diags);
+    p2n_service_close(s);
+    return rc ? rc : P2N_ECONFIG;
+}
+
+const char *p2n_service_error(const P2nService *s)
+{
+    return s ? s->last_error : "";
+}
+
+static void report(P2nReportFn fn, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(P2nReportFn fn, void *ctx, const char *fmt, ...)
+{
+    if (fn == NULL)
+        return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fn(ctx, line);
+}
+
+/* The capture spec of each mapped table. Strings belong to the mapping, arrays to *lists. */
+static int capture_tables(const Mapping *m, PgCaptureTable **out, void ***lists, size_t *nlists, P2nErr *err)
+{
+    size_t n = m->nentities;
+    PgCaptureTable *t = calloc(n ? n : 1, sizeof(*t));
+    void **ls = calloc(3 * (n ? n : 1), sizeof(*ls)); /* per entity: keys, watched, arrays (arrays of strings) */
+    if (t == NULL || ls == NULL) {
+        free(t);
+        free(ls);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const MappingEntity *e = &m->entities[i];
+        const char **keys = calloc(e->nkeys + 1, sizeof(*keys));
+        const char **watched = NULL, **arrays = NULL;
+        if (keys == NULL || mapping_capture_columns(e, &watched, &arrays, err) < 0) {
+            free(keys);
+            *out = t;
+            *lists = ls;
+            *nlists = 3 * i;
+            return err->code ? err->code : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        }
+        for (size_t k = 0; k < e->nkeys; k++)
+            keys[k] = e->cols[e->key_cols[k]].column;
+        ls[3 * i] = keys;
+        ls[3 * i + 1] = watched;
+        ls[3 * i + 2] = arrays;
+        t[i].schema = e->schema ? e->schema : m->source_schema;
+        t[i].table = e->table;
+        t[i].entity_type = e->name;
+        t[i].key_columns = keys;
+        t[i].n_keys = e->nkeys;
+        size_t nw = 0, na = 0;
+        while (watched && watched[nw])
+            nw++;
+        while (arrays && arrays[na])
+            na++;
+        t[i].watched_columns = watched;
+        t[i].n_watched = nw;
+        t[i].array_columns = arrays;
+        t[i].n_arrays = na;
+        t[i].mode = PG_CAPTURE_MODE_ROW;
+    }
+    *out = t;
+    *lists = ls;
+    *nlists = 3 * n;
+    return 0;
+}
+
+static void capture_tables_free(PgCaptureTable *t, void **lists, size_t nlists)
+{
+    for (size_t i = 0; i < nlists; i++)
+        free(lists[i]);
+    free(lists);
+    free(t);
+}
+
+static void join_list(char *buf, size_t size, const char *const *v, size_t n, const char *none)
+{
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, size, "%s", none);
+        return;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", v[i]);
+}
+
+int p2n_service_install(P2nService *s, int dry_run, P2nReportFn rep, void *rctx)
+{
+    P2nErr err;
+    p2n_err_clear(&err);
+    pthread_mutex_lock(&s->lock);
+    PgCaptureTable *t = NULL;
+    void **lists = NULL;
+    size_t nlists = 0;
+    int from = 0, to = pg_schema_latest();
+    int rc = pg_ensure(s, &err);
+    if (rc < 0)
+        goto out;
+    if (dry_run) {
+        if ((rc = pg_schema_version(s->pg, s->schema, &from, &err)) < 0)
+            goto out;
+        if (from == to)
+            report(rep, rctx, "sync schema \"%s\" is up to date (version %d)", s->schema, to);
+        else
+            report(rep, rctx, "would upgrade sync schema \"%s\" from version %d to %d", s->schema, from, to);
+    } else {
+        if ((rc = pg_schema_migrate(s->pg, s->schema, &from, &to, &err)) < 0)
+            goto out;
+        if (from == to)
+            report(rep, rctx, "sync schema \"%s\" is up to date (version %d)", s->schema, to);
+        else
+            report(rep, rctx, "sync schema \"%s\" upgraded from version %d to %d", s->schema, from, to);
+    }
+    if ((rc = capture_tables(s->map, &t, &lists, &nlists, &err)) < 0)
+        goto out;
+    if (!dry_run && (rc = pg_capture_install(s->pg, s->schema, t, s->map->nentities, &err)) < 0)
+        goto out;
+    for (size_t i = 0; i < s->map->nentities; i++) {
+        char keys[512], watched[1024], arrays[512];
+        join_list(keys, sizeof(keys), t[i].key_columns, t[i].n_keys, "primary key");
+        join_list(watched, sizeof(watched), t[i].watched_columns, t[i].n_watched, "every column");
+        join_list(arrays, sizeof(arrays), t[i].array_columns, t[i].n_arrays, "none");
+        report(rep, rctx, "%s %s.%s as %s (key %s; watching %s; arrays %s)", dry_run ? "would capture" : "captured",
+               t[i].schema, t[i].table, t[i].entity_type, keys, watched, arrays);
+    }
+    if (!dry_run) {
+        if ((rc = neo_ensure(s, &err)) < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < s->map->nentities; i++) {
+        const MappingEntity *e = &s->map->entities[i];
+        for (size_t k = 0; k < e->plan.nschema; k++) {
+            if (!dry_run) {
+                if ((rc = bolt_exec(s->neo, e->plan.schema[k], NULL, 0, NULL, NULL, &err)) < 0) {
+                    p2n_err_prefix(&err, "could not create a Neo4j constraint for entity \"%s\"", e->name);
+                    goto out;
+                }
+            }
+            report(rep, rctx, "%s %s", dry_run ? "would run in Neo4j:" : "Neo4j:", e->plan.schema[k]);
+        }
+    }
+out:
+    if (t)
+        capture_tables_free(t, lists, nlists);
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int p2n_service_status(P2nService *s, P2nServiceStatus *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->oldest_pending_age_s = -1;
+    P2nErr err;
+    p2n_err_clear(&err);
+    pthread_mutex_lock(&s->lock);
+    int rc = pg_ensure(s, &err);
+    int ver = 0;
+    if (rc == 0) {
+        st->postgres_connected = 1;
+        rc = pg_schema_version(s->pg, s->schema, &ver, &err);
+    }
+    if (rc == 0 && ver > 0) {
+        st->initialized = 1;
+        HttpPgSnapshot snap;
+        rc = http_pg_snapshot_load(s->pg, s->schema, 1, &snap, &err);
+        if (rc == 0) {
+            st->pending_entities = snap.pending;
+            st->in_progress_entities = snap.in_progress;
+            st->synced_entities = snap.synced;
+            st->failed_entities = snap.failed;
+            st->conflict_count = snap.conflicts;
+            st->oldest_pending_age_s = snap.oldest_pending_age_s;
+            http_pg_snapshot_free(&snap);
+        }
+    }
+    P2nErr e2;
+    st->neo4j_connected = neo_ensure(s, &e2) == 0;
+    st->scheduler_running = s->thread_running;
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *out)
+{
+    memset(out, 0, sizeof(*out));
+    SyncOps ops;
+    sync_engine_ops(s, &ops);
+    P2nErr err;
+    p2n_err_clear(&err);
+    SyncBatchStats st;
+    pthread_mutex_lock(&s->lock);
+    SyncPolicy pol = s->policy;
+    if (timeout_ms > 0)
+        pol.timeout_ms = (uint32_t)timeout_ms;
+    int rc = sync_run_batch(&ops, &pol, limit > 0 ? (size_t)limit : s->batch_limit, &st, &err);
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
+    out->batch_id = st.batch_id;
+    out->total_entities = (long long)st.total;
+    out->synced_count = (long long)st.synced;
+    out->failed_count = (long long)st.failed;
+    out->retried_count = (long long)st.retried;
+    out->released_count = (long long)st.released;
+    out->duration_ms = st.duration_ms;
+    return rc;
+}
+
+int p2n_sync_full(P2nService *s, long *queued)
+{
+    P2nErr err;
+    p2n_err_clear(&err);
+    pthread_mutex_lock(&s->lock);
+    int rc = pg_ensure(s, &err);
+    long n = 0;
+    char *sql = rc == 0 ? pgu_schema_subst("INSERT INTO @SCHEMA@.graph_sync_log (version, op, entity_type, entity_ids)"
+                                           " VALUES (nextval('@SCHEMA@.graph_sync_version_seq'::regclass), 't', $1,"
+                                           " ARRAY['*'])",
+                                           s->schema, &err)
+                      : NULL;
+    if (rc == 0 && sql == NULL)
+        rc = err.code ? err.code : P2N_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < s->map->nentities; i++) {
+        const char *p[1] = {s->map->entities[i].name};
+        rc = pgu_query(s->pg, sql, 1, p, NULL, "could not queue a full sync", &err);
+        if (rc == 0)
+            n++;
+    }
+    free(sql);
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
+    if (queued)
+        *queued = n;
+    return rc;
+}
+
+static void release_all(P2nService *s)
+{
+    pthread_mutex_lock(&s->lock);
+    P2nErr err;
+    size_t n = 0;
+    if (s->claimed && s->pg && PQstatus(s->pg) == CONNECTION_OK) {
+        if (pgq_release(s->pg, s->schema, s->worker_id, NULL, 0, &n, &err) < 0)
+            P2N_WARN("could not release claims", "error=\"%s\"", err.msg);
+        else if (n > 0)
+            P2N_INFO("claims released", "entities=%zu", n);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
+{
+    SyncDaemonHooks h;
+    memset(&h, 0, sizeof(h));
+    h.ctx = s;
+    h.connect = hook_connect;
+    h.disconnect = hook_disconnect;
+    h.poll = hook_poll;
+    h.batch = hook_batch;
+    h.tick = hook_tick;
+    SyncDaemonConfig c;
+    sync_daemon_config_default(&c);
+    c.auto_sync = s->map->sync.enable_auto_sync;
+    c.interval_ms = (uint32_t)s->map->sync.sync_interval_ms;
+    SyncDaemonStats ds;
+    memset(&ds, 0, sizeof(ds));
+    P2N_INFO("sync daemon started", "worker=%s schema=%s auto_sync=%s interval_ms=%u batch=%zu timeout_ms=%u",
+             s->worker_id, s->schema, c.auto_sync ? "on" : "off", c.interval_ms, s->batch_limit, s->timeout_ms);
+    int rc = sync_daemon_run(&h, &c, stop, &ds);
+    release_all(s);
+    P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu",
+             (unsigned long long)ds.batches, (unsigned long long)ds.entities, (unsigned long long)ds.reconnects,
+             (unsigned long long)ds.faults);
+    return rc;
+}
+
+static void *scheduler_main(void *arg)
+{
+    P2nService *s = arg;
+    s->thread_rc = p2n_scheduler_run(s, &s->stop);
+    return NULL;
+}
+
+int p2n_scheduler_start(P2nService *s)
+{
+    if (s->thread_running)
+        return P2N_ESTATE;
+    s->stop = 0;
+    int e = pthread_create(&s->thread, NULL, scheduler_main, s);
+    if (e != 0) {
+        snprintf(s->last_error, sizeof(s->last_error), "could not start the scheduler: %s", strerror(e));
+        return P2N_EIO;
+    }
+    s->thread_running = true;
+    return 0;
+}
+
+int p2n_scheduler_stop(P2nService *s)
+{
+    if (!s->thread_running)
+        return 0;
+    s->stop = 1;
+    pthread_join(s->thread, NULL);
+    s->thread_running = false;
+    return s->thread_rc;
+}
+
+void p2n_service_close(P2nService *s)
+{
+    if (s == NULL)
+        return;
+    p2n_scheduler_stop(s);
+    if (s->http) {
+        http_server_stop(s->http);
+        s->http = NULL;
+    }
+    release_all(s);
+    pg_disconnect(s);
+    neo_disconnect(s);
+    bolt_driver_free(s->drv);
+    if (s->have_snap)
+        http_pg_snapshot_free(&s->snap);
+    sync_alerts_free(s->alerts);
+    p2n_metrics_free(s->reg);
+    mapping_free(s->map);
+    free(s->schema);
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->snap_lock);
+    free(s);
+}
