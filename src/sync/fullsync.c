@@ -1,0 +1,828 @@
+/*
+ * Full sync: streams every mapped table in entity-id order through the mapping's read SQL and
+ * row encoder into the generated UNWIND statements, a chunk per Neo4j transaction, with a
+ * checkpoint per chunk and an orphan sweep per type. See fullsync.h.
+ */
+#include "sync/fullsync.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/time.h"
+#include "packstream/packstream.h"
+#include "pg/pgutil.h"
+
+/* ---- environment ---- */
+
+static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+        msg[strcspn(msg, "\n")] = '\0';
+        PQfinish(c);
+        return p2n_err_set(err, P2N_EIO, "could not connect to PostgreSQL: %s", msg);
+    }
+    PQclear(PQexec(c, "SET application_name = 'pg2neo ops'"));
+    *out = c;
+    return 0;
+}
+
+int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags, P2nErr *err)
+{
+    memset(env, 0, sizeof(*env));
+    const char *sch = getenv("P2N_SYNC_SCHEMA");
+    if (sch == NULL || *sch == '\0')
+        sch = "public";
+    if (pgu_schema_check(sch, err) < 0)
+        return P2N_ECONFIG;
+    snprintf(env->schema, sizeof(env->schema), "%s", sch);
+    int rc = mapping_load_file(mapping_path, NULL, NULL, &env->m, diags, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = pg_open(env->m->conninfo, &env->pg, err)) < 0 || (rc = pg_open(env->m->conninfo, &env->pg2, err)) < 0)
+        goto fail;
+    MappingCatalog cat;
+    if ((rc = mapping_catalog_load(env->pg, &cat, err)) < 0)
+        goto fail;
+    rc = mapping_resolve(env->m, &cat, diags, err);
+    mapping_catalog_free(&cat);
+    if (rc < 0)
+        goto fail;
+    BoltConfig cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.uri = env->m->neo4j_uri;
+    cfg.user = env->m->neo4j_user;
+    cfg.password = env->m->neo4j_password;
+    cfg.database = env->m->neo4j_database && *env->m->neo4j_database ? env->m->neo4j_database : NULL;
+    if ((rc = bolt_driver_new(&cfg, &env->driver, err)) < 0)
+        goto fail;
+    if ((rc = bolt_driver_connect(env->driver, BOLT_ACCESS_WRITE, &env->neo, err)) < 0) {
+        p2n_err_prefix(err, "could not connect to Neo4j at \"%s\"", env->m->neo4j_uri);
+        goto fail;
+    }
+    return 0;
+fail:
+    fullsync_env_close(env);
+    return rc;
+}
+
+void fullsync_env_close(FsEnv *env)
+{
+    bolt_conn_close(env->neo);
+    bolt_driver_free(env->driver);
+    if (env->pg)
+        PQfinish(env->pg);
+    if (env->pg2)
+        PQfinish(env->pg2);
+    mapping_free(env->m);
+    memset(env, 0, sizeof(*env));
+}
+
+/* ---- PostgreSQL stream ---- */
+
+int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const MappingEntity *e,
+                     const char *after_id, const char *const *ids, size_t nids, int fetch_n, P2nErr *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->conn = conn;
+    s->e = e;
+    s->fetch_n = fetch_n > 0 ? fetch_n : 2000;
+    int rc = pgu_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "could not begin a read", err);
+    if (rc < 0)
+        return rc;
+    s->open_tx = true;
+    P2nBuf q, idx, arr;
+    p2n_buf_init(&q);
+    p2n_buf_init(&idx);
+    p2n_buf_init(&arr);
+    mapping_sql_id_expr(e, "t", &idx);
+    p2n_buf_printf(&q, "DECLARE p2n_fullsync_cur NO SCROLL CURSOR FOR SELECT (%s) AS id FROM ", (char *)idx.data);
+    mapping_sql_table(m, e, &q);
+    p2n_buf_append_str(&q, " AS t WHERE true");
+    const char *params[2];
+    int np = 0;
+    if (after_id) {
+        params[np++] = after_id;
+        p2n_buf_printf(&q, " AND (%s) COLLATE \"C\" > $%d", (char *)idx.data, np);
+    }
+    if (ids) {
+        mapping_ids_param(ids, nids, &arr);
+        params[np++] = (const char *)arr.data;
+        p2n_buf_printf(&q, " AND (%s) = ANY($%d::text[])", (char *)idx.data, np);
+    }
+    p2n_buf_printf(&q, " ORDER BY (%s) COLLATE \"C\"", (char *)idx.data);
+    if (q.failed || idx.failed || arr.failed)
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    else
+        rc = pgu_query(conn, (const char *)q.data, np, params, NULL, "could not open a cursor", err);
+    p2n_buf_free(&q);
+    p2n_buf_free(&idx);
+    p2n_buf_free(&arr);
+    if (rc < 0)
+        fullsync_pg_close(s);
+    return rc;
+}
+
+typedef struct IdRow {
+    const char *id;
+    int row;
+} IdRow;
+
+static int idrow_cmp(const void *a, const void *b)
+{
+    return strcmp(((const IdRow *)a)->id, ((const IdRow *)b)->id);
+}
+
+int fullsync_pg_chunk(FsPgStream *s, P2nErr *err)
+{
+    PQclear(s->rows);
+    s->rows = NULL;
+    free(s->order);
+    s->order = NULL;
+    s->nlive = s->pos = s->nfetched = 0;
+    if (s->eof)
+        return 0;
+    char fetch[64];
+    snprintf(fetch, sizeof(fetch), "FETCH %d FROM p2n_fullsync_cur", s->fetch_n);
+    PGresult *ids = NULL;
+    int rc = pgu_query(s->conn, fetch, 0, NULL, &ids, "could not fetch", err);
+    if (rc < 0)
+        return rc;
+    int n = PQntuples(ids);
+    if (n == 0) {
+        PQclear(ids);
+        s->eof = true;
+        return 0;
+    }
+    if (n < s->fetch_n)
+        s->eof = true; /* the next FETCH would return nothing */
+    s->nfetched = n;
+    const char **v = malloc((size_t)n * sizeof(*v));
+    if (v == NULL) {
+        PQclear(ids);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = PQgetvalue(ids, i, 0);
+    free(s->last_id);
+    s->last_id = strdup(v[n - 1]);
+    P2nBuf arr;
+    p2n_buf_init(&arr);
+    mapping_ids_param(v, (size_t)n, &arr);
+    free(v);
+    PQclear(ids);
+    if (arr.failed || s->last_id == NULL) {
+        p2n_buf_free(&arr);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    const char *p1 = (const char *)arr.data;
+    rc = pgu_query(s->conn, s->e->plan.read_sql, 1, &p1, &s->rows, "could not read rows", err);
+    p2n_buf_free(&arr);
+    if (rc < 0)
+        return rc;
+    int nr = PQntuples(s->rows);
+    IdRow *ir = malloc((size_t)(nr > 0 ? nr : 1) * sizeof(*ir));
+    s->order = malloc((size_t)(nr > 0 ? nr : 1) * sizeof(int));
+    if (ir == NULL || s->order == NULL) {
+        free(ir);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    int k = 0;
+    for (int i = 0; i < nr; i++) {
+        if (PQgetisnull(s->rows, i, 0))
+            continue;
+        const char *del = PQgetvalue(s->rows, i, 1);
+        if (!PQgetisnull(s->rows, i, 1) && del[0] == 't')
+            continue;
+        ir[k].id = PQgetvalue(s->rows, i, 0);
+        ir[k].row = i;
+        k++;
+    }
+    qsort(ir, (size_t)k, sizeof(*ir), idrow_cmp);
+    for (int i = 0; i < k; i++)
+        s->order[i] = ir[i].row;
+    free(ir);
+    s->nlive = k;
+    return 1;
+}
+
+int fullsync_pg_next(FsPgStream *s, int *row, P2nErr *err)
+{
+    while (s->rows == NULL || s->pos >= s->nlive) {
+        if (s->eof && s->rows != NULL) {
+            PQclear(s->rows);
+            s->rows = NULL;
+            return 0;
+        }
+        int rc = fullsync_pg_chunk(s, err);
+        if (rc <= 0)
+            return rc;
+    }
+    *row = s->order[s->pos++];
+    return 1;
+}
+
+void fullsync_pg_close(FsPgStream *s)
+{
+    PQclear(s->rows);
+    s->rows = NULL;
+    free(s->order);
+    s->order = NULL;
+    free(s->last_id);
+    s->last_id = NULL;
+    if (s->open_tx && s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    s->open_tx = false;
+}
+
+/* ---- Neo4j side ---- */
+
+const char *fullsync_key_prop(const MappingEntity *e, size_t i)
+{
+    const MappingColumn *c = &e->cols[e->key_cols[i]];
+    return c->property ? c->property : c->column;
+}
+
+static void cypher_prop(P2nBuf *b, const char *v, const char *prop)
+{
+    p2n_buf_append_str(b, v);
+    p2n_buf_append_byte(b, '.');
+    mapping_cypher_ident(b, prop);
+}
+
+void fullsync_neo_id_expr(const MappingEntity *e, const char *v, P2nBuf *b)
+{
+    if (e->nkeys == 1) {
+        p2n_buf_append_str(b, "toString(");
+        cypher_prop(b, v, fullsync_key_prop(e, 0));
+        p2n_buf_append_str(b, ")");
+        return;
+    }
+    /* array_to_json(ARRAY[a::text, ...])::text: ["a","b"] with " and \ escaped */
+    p2n_buf_append_str(b, "'[' + ");
+    for (size_t i = 0; i < e->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, " + ',' + ");
+        p2n_buf_append_str(b, "'\"' + replace(replace(toString(");
+        cypher_prop(b, v, fullsync_key_prop(e, i));
+        p2n_buf_append_str(b, "), '\\\\', '\\\\\\\\'), '\"', '\\\\\"') + '\"'");
+    }
+    p2n_buf_append_str(b, " + ']'");
+}
+
+void fullsync_neo_key_expr(const MappingEntity *e, const char *v, P2nBuf *b)
+{
+    if (e->nkeys == 1) {
+        cypher_prop(b, v, fullsync_key_prop(e, 0));
+        return;
+    }
+    p2n_buf_append_byte(b, '[');
+    for (size_t i = 0; i < e->nkeys; i++) {
+        if (i)
+            p2n_buf_append_str(b, ", ");
+        cypher_prop(b, v, fullsync_key_prop(e, i));
+    }
+    p2n_buf_append_byte(b, ']');
+}
+
+int fullsync_neo_exec(BoltConn *c, const char *query, const P2nBuf *params, P2nErr *err)
+{
+    return bolt_exec(c, query, params ? params->data : NULL, params ? params->len : 0, NULL, NULL, err);
+}
+
+void fullsync_json_str(P2nBuf *b, const char *s)
+{
+    PsValue v;
+    memset(&v, 0, sizeof(v));
+    v.type = PS_STRING;
+    v.u.str.data = s;
+    v.u.str.len = (uint32_t)strlen(s);
+    ps_value_to_json(b, &v);
+}
+
+/* ---- checkpoints ---- */
+
+static const char *CKPT_DDL =
+    "CREATE TABLE IF NOT EXISTS @SCHEMA@.graph_sync_fullsync ("
+    " entity_type text PRIMARY KEY,"
+    " version bigint NOT NULL,"
+    " phase text NOT NULL CHECK (phase IN ('load', 'orphans', 'done')),"
+    " last_id text,"
+    " rows_done bigint NOT NULL DEFAULT 0,"
+    " orphans_removed bigint NOT NULL DEFAULT 0,"
+    " started_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())";
+
+static int ckpt_sql(FsEnv *env, const char *tmpl, int np, const char *const *p, PGresult **out, const char *what,
+                    P2nErr *err)
+{
+    char *sql = pgu_schema_subst(tmpl, env->schema, err);
+    if (sql == NULL)
+        return err && err->code ? err->code : P2N_ENOMEM;
+    int rc = pgu_query(env->pg2, sql, np, p, out, what, err);
+    free(sql);
+    return rc;
+}
+
+typedef struct Ckpt {
+    bool found;
+    int64_t version;
+    char phase[16];
+    char *last_id;
+    int64_t rows;
+} Ckpt;
+
+static int ckpt_get(FsEnv *env, const char *type, Ckpt *c, P2nErr *err)
+{
+    memset(c, 0, sizeof(*c));
+    PGresult *r = NULL;
+    int rc = ckpt_sql(env, "SELECT version, phase, last_id, rows_done FROM @SCHEMA@.graph_sync_fullsync WHERE entity_type = $1",
+                      1, &type, &r, "could not read the full-sync checkpoint", err);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(r) == 1) {
+        c->found = true;
+        c->version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        snprintf(c->phase, sizeof(c->phase), "%s", PQgetvalue(r, 0, 1));
+        c->last_id = PQgetisnull(r, 0, 2) ? NULL : strdup(PQgetvalue(r, 0, 2));
+        c->rows = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int ckpt_put(FsEnv *env, const char *type, int64_t version, const char *phase, const char *last_id,
+                    int64_t rows, int64_t orphans, P2nErr *err)
+{
+    char v[32], rw[32], o[32];
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(rw, sizeof(rw), "%lld", (long long)rows);
+    snprintf(o, sizeof(o), "%lld", (long long)orphans);
+    const char *p[6] = {type, v, phase, last_id, rw, o};
+    return ckpt_sql(env,
+                    "INSERT INTO @SCHEMA@.graph_sync_fullsync AS f (entity_type, version, phase, last_id, rows_done,"
+                    " orphans_removed) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (entity_type) DO UPDATE SET"
+                    " version = EXCLUDED.version, phase = EXCLUDED.phase, last_id = EXCLUDED.last_id,"
+                    " rows_done = EXCLUDED.rows_done, orphans_removed = EXCLUDED.orphans_removed, updated_at = now()",
+                    6, p, NULL, "could not store the full-sync checkpoint", err);
+}
+
+static int current_version(FsEnv *env, int64_t *v, P2nErr *err)
+{
+    PGresult *r = NULL;
+    int rc = ckpt_sql(env, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM @SCHEMA@.graph_sync_version_seq",
+                      0, NULL, &r, "could not read the version sequence", err);
+    if (rc < 0) {
+        if (strcmp(err->sqlstate, "42P01") == 0)
+            return p2n_err_set(err, P2N_ESTATE, "the sync schema is not initialised in schema \"%s\": run pg2neo init",
+                               env->schema);
+        return rc;
+    }
+    *v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/* ---- progress ---- */
+
+typedef struct Progress {
+    bool on;
+    const char *type;
+    int64_t total; /* estimate, <= 0 unknown */
+    int64_t done;
+    int64_t t0_ms;
+    int64_t last_ms;
+} Progress;
+
+static void progress_draw(Progress *p, bool final)
+{
+    if (!p->on)
+        return;
+    int64_t now = p2n_now_mono_ms();
+    if (!final && now - p->last_ms < 200)
+        return;
+    p->last_ms = now;
+    double secs = (double)(now - p->t0_ms) / 1000.0;
+    double rate = secs > 0 ? (double)p->done / secs : 0;
+    char bar[31];
+    int64_t total = p->total > p->done ? p->total : p->done;
+    int fill = total > 0 ? (int)(30 * p->done / total) : 0;
+    if (final)
+        fill = 30;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    char eta[32] = "?";
+    if (final)
+        snprintf(eta, sizeof(eta), "done");
+    else if (rate > 0 && total > 0)
+        snprintf(eta, sizeof(eta), "%.0fs", (double)(total - p->done) / rate);
+    fprintf(stderr, "\r%-14.14s [%s] %lld/%lld rows %8.0f rows/s ETA %-6s%s", p->type, bar, (long long)p->done,
+            (long long)total, rate, eta, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static int64_t estimate_rows(FsEnv *env, const MappingEntity *e)
+{
+    P2nBuf q;
+    p2n_buf_init(&q);
+    p2n_buf_append_str(&q, "SELECT reltuples::bigint FROM pg_class WHERE oid = '");
+    P2nBuf t;
+    p2n_buf_init(&t);
+    mapping_sql_table(env->m, e, &t);
+    /* the quoted table name as a literal */
+    for (size_t i = 0; i < t.len; i++) {
+        if (t.data[i] == '\'')
+            p2n_buf_append_byte(&q, '\'');
+        p2n_buf_append_byte(&q, t.data[i]);
+    }
+    p2n_buf_append_str(&q, "'::regclass");
+    int64_t n = -1;
+    if (!q.failed && !t.failed) {
+        PGresult *r = PQexec(env->pg2, (const char *)q.data);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    p2n_buf_free(&q);
+    p2n_buf_free(&t);
+    return n;
+}
+
+/* ---- one type ---- */
+
+static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t version, P2nBuf *rows,
+                       P2nBuf *params, int64_t *written, int64_t *bad, P2nErr *err)
+{
+    p2n_buf_reset(rows);
+    uint32_t n = 0;
+    for (int i = 0; i < s->nlive; i++) {
+        P2nErr e2;
+        p2n_err_clear(&e2);
+        if (mapping_row_encode(e, s->rows, s->order[i], version, rows, &e2) < 0) {
+            fprintf(stderr, "pg2neo: warning: row skipped: %s\n", e2.msg);
+            (*bad)++;
+            continue;
+        }
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    p2n_buf_reset(params);
+    ps_pack_map_header(params, 1);
+    ps_pack_cstr(params, "rows");
+    ps_pack_list_header(params, n);
+    p2n_buf_append(params, rows->data, rows->len);
+    if (params->failed || rows->failed)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory encoding rows");
+    int rc = bolt_begin(env->neo, NULL, err);
+    for (size_t k = 0; rc == 0 && k < e->plan.nupsert; k++)
+        rc = bolt_tx_queue(env->neo, e->plan.upsert[k], params->data, params->len, err);
+    if (rc == 0)
+        rc = bolt_commit(env->neo, NULL, err);
+    if (rc < 0) {
+        if (bolt_conn_usable(env->neo))
+            bolt_rollback(env->neo, NULL);
+        return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
+    }
+    *written += n;
+    return 0;
+}
+
+static const char *entity_label(const MappingEntity *e)
+{
+    return e->labels && e->nlabels ? e->labels[0].s : e->name;
+}
+
+void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P2nBuf *q)
+{
+    if (e->kind == MAPPING_NODE) {
+        p2n_buf_append_str(q, "MATCH (n:");
+        mapping_cypher_ident(q, entity_label(e));
+        p2n_buf_append_str(q, ") WHERE ");
+        for (size_t i = 0; i < e->nkeys; i++) {
+            if (i)
+                p2n_buf_append_str(q, " AND ");
+            cypher_prop(q, "n", fullsync_key_prop(e, i));
+            p2n_buf_append_str(q, " IS NOT NULL");
+        }
+        if (!verify)
+            p2n_buf_append_str(q, " AND coalesce(n._p2n_version, -1) <= $v");
+        p2n_buf_append_str(q, " WITH n, ");
+        fullsync_neo_id_expr(e, "n", q);
+        p2n_buf_append_str(q, " AS id");
+        if (verify)
+            p2n_buf_append_str(q, " WHERE $ids IS NULL OR id IN $ids");
+        p2n_buf_append_str(q, " RETURN id, ");
+        if (!verify) {
+            fullsync_neo_key_expr(e, "n", q);
+            p2n_buf_append_str(q, " AS k ORDER BY id");
+            return;
+        }
+        p2n_buf_append_str(q, "properties(n) AS p");
+        for (size_t i = 0; i < e->nrels; i++) {
+            const MappingRel *r = &e->rels[i];
+            p2n_buf_append_str(q, r->incoming ? ", [(n)<-[:" : ", [(n)-[:");
+            mapping_cypher_ident(q, r->type);
+            p2n_buf_append_str(q, r->incoming ? "]-(x:" : "]->(x:");
+            if (r->target < 0) {
+                mapping_cypher_ident(q, r->value_label);
+                p2n_buf_append_str(q, ") | ");
+                cypher_prop(q, "x", r->value_property);
+            } else {
+                const MappingEntity *t = &m->entities[r->target];
+                mapping_cypher_ident(q, entity_label(t));
+                p2n_buf_append_str(q, ") | ");
+                fullsync_neo_key_expr(t, "x", q);
+            }
+            p2n_buf_printf(q, "] AS r%zu", i);
+        }
+        p2n_buf_append_str(q, " ORDER BY id");
+        return;
+    }
+    const MappingEntity *fe = &m->entities[e->from.target], *te = &m->entities[e->to.target];
+    p2n_buf_append_str(q, "MATCH (a:");
+    mapping_cypher_ident(q, entity_label(fe));
+    p2n_buf_append_str(q, ")-[e:");
+    mapping_cypher_ident(q, e->rel_type);
+    p2n_buf_append_str(q, "]->(b:");
+    mapping_cypher_ident(q, entity_label(te));
+    p2n_buf_append_str(q, ") WHERE e._p2n_id IS NOT NULL");
+    if (verify) {
+        p2n_buf_append_str(q, " AND ($ids IS NULL OR e._p2n_id IN $ids) RETURN e._p2n_id AS id, properties(e) AS p, ");
+        fullsync_neo_key_expr(fe, "a", q);
+        p2n_buf_append_str(q, " AS f, ");
+        fullsync_neo_key_expr(te, "b", q);
+        p2n_buf_append_str(q, " AS t ORDER BY id");
+    } else {
+        p2n_buf_append_str(q, " AND coalesce(e._p2n_version, -1) <= $v RETURN e._p2n_id AS id ORDER BY id");
+    }
+}
+
+/* Deletes the orphans collected in keys (n packed {k|id, v} maps). */
+static int delete_orphans(FsEnv *env, const MappingEntity *e, const P2nBuf *rows, uint32_t n, P2nErr *err)
+{
+    if (n == 0)
+        return 0;
+    P2nBuf p;
+    p2n_buf_init(&p);
+    ps_pack_map_header(&p, 1);
+    ps_pack_cstr(&p, "rows");
+    ps_pack_list_header(&p, n);
+    p2n_buf_append(&p, rows->data, rows->len);
+    int rc = p.failed ? p2n_err_set(err, P2N_ENOMEM, "out of memory") : 0;
+    if (rc == 0) {
+        rc = bolt_exec(env->neo, e->plan.delete_cypher, p.data, p.len, NULL, NULL, err);
+        if (rc < 0)
+            p2n_err_prefix(err, "could not delete %s orphans", e->name);
+    }
+    p2n_buf_free(&p);
+    return rc;
+}
+
+/*
+ * Orphans: merges the live ids of PostgreSQL (a fresh snapshot) with the ids of the graph
+ * (nodes / relationships at version <= V) and deletes the graph's extras. The graph's ids are
+ * streamed; the extras found are kept until the stream ends (the write needs the connection),
+ * deleted in chunks of `chunk`.
+ */
+static int sweep_orphans(FsEnv *env, const MappingEntity *e, int64_t version, int chunk, int64_t *removed,
+                         P2nErr *err)
+{
+    FsPgStream s;
+    int rc = fullsync_pg_open(&s, env->pg, env->m, e, NULL, NULL, 0, chunk, err);
+    if (rc < 0)
+        return rc;
+    P2nBuf q, params, extra;
+    p2n_buf_init(&q);
+    p2n_buf_init(&params);
+    p2n_buf_init(&extra);
+    fullsync_neo_query(env->m, e, false, &q);
+    ps_pack_map_header(&params, 1);
+    ps_pack_cstr(&params, "v");
+    ps_pack_int(&params, version);
+    uint32_t nextra = 0;
+    int prow = -1;
+    int have_pg = fullsync_pg_next(&s, &prow, err);
+    if (have_pg < 0) {
+        rc = have_pg;
+        goto out;
+    }
+    if ((rc = bolt_run(env->neo, (const char *)q.data, params.data, params.len, NULL, err)) < 0)
+        goto out;
+    for (;;) {
+        const PsValue *rec = NULL;
+        int got = bolt_next(env->neo, &rec, err);
+        if (got < 0) {
+            rc = got;
+            goto out;
+        }
+        if (got == 0)
+            break;
+        const PsValue *idv = &rec->u.list.items[0];
+        if (idv->type != PS_STRING)
+            continue;
+        const char *nid = idv->u.str.data;
+        int cmp = 1;
+        while (have_pg == 1 && (cmp = strcmp(PQgetvalue(s.rows, prow, 0), nid)) < 0) {
+            have_pg = fullsync_pg_next(&s, &prow, err);
+            if (have_pg < 0) {
+                rc = have_pg;
+                bolt_discard(env->neo, NULL);
+                goto out;
+            }
+        }
+        if (have_pg == 1 && cmp == 0)
+            continue;
+        /* not a live row: an orphan */
+        ps_pack_map_header(&extra, 2);
+        if (e->kind == MAPPING_NODE) {
+            ps_pack_cstr(&extra, "k");
+            ps_pack_value(&extra, &rec->u.list.items[1]);
+        } else {
+            ps_pack_cstr(&extra, "id");
+            ps_pack_cstr(&extra, nid);
+        }
+        ps_pack_cstr(&extra, "v");
+        ps_pack_int(&extra, version);
+        nextra++;
+    }
+    fullsync_pg_close(&s);
+    /* delete in chunks: re-walk the packed maps */
+    {
+        size_t off = 0, start = 0;
+        uint32_t inchunk = 0;
+        PsArena a;
+        ps_arena_init(&a, 0);
+        while (off < extra.len && rc == 0) {
+            PsValue v;
+            size_t used = 0;
+            ps_arena_reset(&a);
+            if ((rc = ps_decode(&a, extra.data + off, extra.len - off, NULL, &v, &used, err)) < 0)
+                break;
+            off += used;
+            inchunk++;
+            if (inchunk == (uint32_t)chunk || off == extra.len) {
+                P2nBuf part = {extra.data + start, off - start, off - start, 0, false};
+                rc = delete_orphans(env, e, &part, inchunk, err);
+                start = off;
+                inchunk = 0;
+            }
+        }
+        ps_arena_free(&a);
+        if (rc == 0)
+            *removed += nextra;
+    }
+out:
+    fullsync_pg_close(&s);
+    p2n_buf_free(&q);
+    p2n_buf_free(&params);
+    p2n_buf_free(&extra);
+    return rc;
+}
+
+static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *o, long *chunks_left,
+                     FullsyncTypeResult *tr, P2nErr *err)
+{
+    int64_t t0 = p2n_now_mono_ms();
+    Ckpt c;
+    int rc = ckpt_get(env, e->name, &c, err);
+    if (rc < 0)
+        return rc;
+    int64_t version = 0;
+    const char *after = NULL;
+    bool orphans_only = false;
+    int batch = o->batch > 0 ? o->batch : 2000;
+    Progress pr = {o->progress, e->name, 0, 0, t0, 0};
+    if (c.found && !o->restart && strcmp(c.phase, "done") != 0) {
+        tr->resumed = true;
+        version = c.version;
+        after = c.last_id;
+        tr->rows_before = c.rows;
+        orphans_only = strcmp(c.phase, "orphans") == 0;
+    } else {
+        if ((rc = current_version(env, &version, err)) < 0)
+            goto out;
+        if ((rc = ckpt_put(env, e->name, version, "load", NULL, 0, 0, err)) < 0)
+            goto out;
+    }
+    tr->version = version;
+    if (!orphans_only) {
+        FsPgStream s;
+        if ((rc = fullsync_pg_open(&s, env->pg, env->m, e, after, NULL, 0, batch, err)) < 0)
+            goto out;
+        if (pr.on) {
+            pr.total = estimate_rows(env, e);
+            pr.done = tr->rows_before;
+        }
+        P2nBuf rows, params;
+        p2n_buf_init(&rows);
+        p2n_buf_init(&params);
+        for (;;) {
+            if (o->limit_chunks > 0 && *chunks_left <= 0) {
+                rc = p2n_err_set(err, P2N_ECANCELED, "stopped after %ld chunks (--limit-chunks)", o->limit_chunks);
+                break;
+            }
+            int got = fullsync_pg_chunk(&s, err);
+            if (got <= 0) {
+                rc = got;
+                break;
+            }
+            if ((rc = write_chunk(env, e, &s, version, &rows, &params, &tr->rows, &tr->encode_errors, err)) < 0)
+                break;
+            if ((rc = ckpt_put(env, e->name, version, "load", s.last_id, tr->rows_before + tr->rows, 0, err)) < 0)
+                break;
+            (*chunks_left)--;
+            pr.done = tr->rows_before + tr->rows;
+            progress_draw(&pr, false);
+        }
+        fullsync_pg_close(&s);
+        p2n_buf_free(&rows);
+        p2n_buf_free(&params);
+        if (rc < 0) {
+            if (pr.on)
+                fputc('\n', stderr);
+            goto out;
+        }
+        if ((rc = ckpt_put(env, e->name, version, "orphans", NULL, tr->rows_before + tr->rows, 0, err)) < 0)
+            goto out;
+    }
+    if ((rc = sweep_orphans(env, e, version, batch, &tr->orphans_removed, err)) < 0)
+        goto out;
+    rc = ckpt_put(env, e->name, version, "done", NULL, tr->rows_before + tr->rows, tr->orphans_removed, err);
+    pr.done = tr->rows_before + tr->rows;
+    progress_draw(&pr, true);
+out:
+    free(c.last_id);
+    tr->seconds = (double)(p2n_now_mono_ms() - t0) / 1000.0;
+    return rc;
+}
+
+int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nErr *err)
+{
+    memset(res, 0, sizeof(*res));
+    int64_t t0 = p2n_now_mono_ms();
+    const MappingEntity *only = NULL;
+    if (o->type) {
+        only = mapping_entity_find(env->m, o->type);
+        if (only == NULL)
+            return p2n_err_set(err, P2N_ENOTFOUND, "unknown entity type \"%s\"", o->type);
+    }
+    int64_t v;
+    int rc = current_version(env, &v, err); /* also checks that the sync schema is there */
+    if (rc < 0)
+        return rc;
+    char *ddl = pgu_schema_subst(CKPT_DDL, env->schema, err);
+    if (ddl == NULL)
+        return P2N_ENOMEM;
+    rc = pgu_exec(env->pg2, ddl, "could not create the full-sync checkpoint table", err);
+    free(ddl);
+    if (rc < 0)
+        return rc;
+    res->types = calloc(env->m->nentities, sizeof(*res->types));
+    if (res->types == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    long chunks_left = o->limit_chunks;
+    /* nodes first, so join-table relationships find their ends */
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t i = 0; i < env->m->nentities && rc == 0; i++) {
+            const MappingEntity *e = &env->m->entities[i];
+            if ((only && e != only) || (int)e->kind != pass)
+                continue;
+            FullsyncTypeResult *tr = &res->types[res->ntypes++];
+            tr->type = e->name;
+            rc = sync_type(env, e, o, &chunks_left, tr, err);
+            res->rows += tr->rows;
+            res->orphans_removed += tr->orphans_removed;
+        }
+    }
+    res->seconds = (double)(p2n_now_mono_ms() - t0) / 1000.0;
+    return rc;
+}
+
+void fullsync_result_free(FullsyncResult *res)
+{
+    free(res->types);
+    memset(res, 0, sizeof(*res));
+}
+
+void fullsync_result_json(const FullsyncResult *res, P2nBuf *b)
+{
+    p2n_buf_append_str(b, "{\"types\":[");
+    for (size_t i = 0; i < res->ntypes; i++) {
+        const FullsyncTypeResult *t = &res->types[i];
+        p2n_buf_append_str(b, i ? ",{\"type\":" : "{\"type\":");
+        fullsync_json_str(b, t->type);
+        p2n_buf_printf(b,
+                       ",\"rows\":%lld,\"rows_before_resume\":%lld,\"resumed\":%s,\"orphans_removed\":%lld,"
+                       "\"skipped_rows\":%lld,\"version\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f}",
+                       (long long)t->rows, (long long)t->rows_before, t->resumed ? "true" : "false",
+                       (long long)t->orphans_removed, (long long)t->encode_errors, (long long)t->version,
+                       t->seconds, t->seconds > 0 ? (double)t->rows / t->seconds : 0.0);
+    }
+    p2n_buf_printf(b, "],\"rows\":%lld,\"orphans_removed\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f}",
+                   (long long)res->rows, (long long)res->orphans_removed, res->seconds,
+                   res->seconds > 0 ? (double)res->rows / res->seconds : 0.0);
+}
