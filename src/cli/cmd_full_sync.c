@@ -93,6 +93,11 @@ static int full_sync_run(int argc, char **argv)
         return rc == P2N_ECONFIG ? CLI_USAGE : CLI_FAIL;
     }
     mapping_diags_free(&diags);
+    if (o.type && mapping_entity_find(env.m, o.type) == NULL) {
+        cli_errorf("unknown entity type \"%s\"", o.type);
+        fullsync_env_close(&env);
+        return CLI_USAGE;
+    }
     FullsyncResult res;
     rc = fullsync_run(&env, &o, &res, &err);
     if (!o.progress || rc < 0) {

@@ -24,7 +24,7 @@ static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
         PQfinish(c);
         return p2n_err_set(err, P2N_EIO, "could not connect to PostgreSQL: %s", msg);
     }
-    PQclear(PQexec(c, "SET application_name = 'pg2neo ops'"));
+    PQclear(PQexec(c, "SET application_name = 'pg2neo ops'; SET client_min_messages = warning"));
     *out = c;
     return 0;
 }
@@ -426,27 +426,18 @@ static void progress_draw(Progress *p, bool final)
 
 static int64_t estimate_rows(FsEnv *env, const MappingEntity *e)
 {
-    P2nBuf q;
-    p2n_buf_init(&q);
-    p2n_buf_append_str(&q, "SELECT reltuples::bigint FROM pg_class WHERE oid = '");
     P2nBuf t;
     p2n_buf_init(&t);
     mapping_sql_table(env->m, e, &t);
-    /* the quoted table name as a literal */
-    for (size_t i = 0; i < t.len; i++) {
-        if (t.data[i] == '\'')
-            p2n_buf_append_byte(&q, '\'');
-        p2n_buf_append_byte(&q, t.data[i]);
-    }
-    p2n_buf_append_str(&q, "'::regclass");
     int64_t n = -1;
-    if (!q.failed && !t.failed) {
-        PGresult *r = PQexec(env->pg2, (const char *)q.data);
+    if (!t.failed) {
+        const char *p = (const char *)t.data;
+        PGresult *r = PQexecParams(env->pg2, "SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", 1, NULL,
+                                   &p, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
             n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
     }
-    p2n_buf_free(&q);
     p2n_buf_free(&t);
     return n;
 }
@@ -683,7 +674,7 @@ out:
     return rc;
 }
 
-static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *o, long *chunks_left,
+static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *o, bool resuming, long *chunks_left,
                      FullsyncTypeResult *tr, P2nErr *err)
 {
     int64_t t0 = p2n_now_mono_ms();
@@ -696,18 +687,17 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
     bool orphans_only = false;
     int batch = o->batch > 0 ? o->batch : 2000;
     Progress pr = {o->progress, e->name, 0, 0, t0, 0};
-    if (c.found && !o->restart && strcmp(c.phase, "done") != 0) {
-        tr->resumed = true;
-        version = c.version;
-        after = c.last_id;
-        tr->rows_before = c.rows;
-        orphans_only = strcmp(c.phase, "orphans") == 0;
-    } else {
-        if ((rc = current_version(env, &version, err)) < 0)
-            goto out;
-        if ((rc = ckpt_put(env, e->name, version, "load", NULL, 0, 0, err)) < 0)
-            goto out;
+    if (!c.found) {
+        rc = p2n_err_set(err, P2N_ESTATE, "no full-sync checkpoint for %s", e->name);
+        goto out;
     }
+    version = c.version;
+    tr->resumed = resuming;
+    tr->rows_before = resuming ? c.rows : 0;
+    if (strcmp(c.phase, "done") == 0)
+        goto out; /* finished by the interrupted run this one resumes */
+    after = c.last_id;
+    orphans_only = strcmp(c.phase, "orphans") == 0;
     tr->version = version;
     if (!orphans_only) {
         FsPgStream s;
@@ -785,6 +775,45 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
     if (res->types == NULL)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
     long chunks_left = o->limit_chunks;
+    /* an interrupted run (a selected type not done) is resumed: types it finished are skipped */
+    bool resuming = false;
+    if (!o->restart) {
+        PGresult *r = NULL;
+        const char *p1 = only ? only->name : NULL;
+        rc = ckpt_sql(env, "SELECT count(*) FROM @SCHEMA@.graph_sync_fullsync WHERE phase <> 'done'"
+                           " AND ($1::text IS NULL OR entity_type = $1)", 1, &p1, &r, "could not read checkpoints", err);
+        if (rc < 0)
+            return rc;
+        resuming = strtoll(PQgetvalue(r, 0, 0), NULL, 10) > 0;
+        PQclear(r);
+    }
+    if (!resuming) {
+        /* a new run: every selected type starts from the beginning at the current version */
+        char vs[32];
+        snprintf(vs, sizeof(vs), "%lld", (long long)v);
+        const char *p2[2] = {only ? only->name : NULL, vs};
+        P2nBuf names;
+        p2n_buf_init(&names);
+        const char **nv = calloc(env->m->nentities, sizeof(*nv));
+        size_t nn = 0;
+        for (size_t i = 0; nv && i < env->m->nentities; i++)
+            if (!only || &env->m->entities[i] == only)
+                nv[nn++] = env->m->entities[i].name;
+        pgu_array_literal(&names, nv, nn);
+        free(nv);
+        p2[0] = (const char *)names.data;
+        rc = names.failed || nv == NULL
+                 ? p2n_err_set(err, P2N_ENOMEM, "out of memory")
+                 : ckpt_sql(env,
+                            "INSERT INTO @SCHEMA@.graph_sync_fullsync AS f (entity_type, version, phase, last_id,"
+                            " rows_done, orphans_removed) SELECT x, $2, 'load', NULL, 0, 0 FROM unnest($1::text[]) x"
+                            " ON CONFLICT (entity_type) DO UPDATE SET version = EXCLUDED.version, phase = 'load',"
+                            " last_id = NULL, rows_done = 0, orphans_removed = 0, started_at = now(), updated_at = now()",
+                            2, p2, NULL, "could not reset the full-sync checkpoints", err);
+        p2n_buf_free(&names);
+        if (rc < 0)
+            return rc;
+    }
     /* nodes first, so join-table relationships find their ends */
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t i = 0; i < env->m->nentities && rc == 0; i++) {
@@ -793,7 +822,7 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
                 continue;
             FullsyncTypeResult *tr = &res->types[res->ntypes++];
             tr->type = e->name;
-            rc = sync_type(env, e, o, &chunks_left, tr, err);
+            rc = sync_type(env, e, o, resuming, &chunks_left, tr, err);
             res->rows += tr->rows;
             res->orphans_removed += tr->orphans_removed;
         }
