@@ -140,9 +140,6 @@ static int run_run(int argc, char **argv)
         }
         if (rc < 0)
             P2N_WARN("HTTP status API not started", "error=\"%s\"", p2n_service_error(s));
-        else
-            P2N_INFO("HTTP status API listening", "address=%s port=%u auth=%s", addr, p2n_service_http_port(s),
-                     token && *token ? "bearer" : "none");
     }
     rc = p2n_scheduler_run(s, &g_stop);
     p2n_service_close(s);

@@ -1197,6 +1197,10 @@ int p2n_service_status(P2nService *s, P2nServiceStatus *st)
     }
     if (rc == 0 && ver > 0) {
         st->initialized = 1;
+        /* fold the change log first, so that recent changes count as pending */
+        P2nErr e1;
+        if (pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
+            P2N_DEBUG("status: could not fold", "error=\"%s\"", e1.msg);
         HttpPgSnapshot snap;
         rc = http_pg_snapshot_load(s->pg, s->schema, 1, &snap, &err);
         if (rc == 0) {
