@@ -54,7 +54,11 @@ sed -e 's/syncIntervalMs: .*/syncIntervalMs: 2000/' -e 's/syncTimeoutMs: .*/sync
     -e 's/backoffCapMs: .*/backoffCapMs: 2000/' -e 's/maxAttempts: .*/maxAttempts: 10/' \
     examples/civic/mapping.yaml > "$work/mapping.yaml"
 m=$work/mapping.yaml
+dry=$("$bin" init --config "$m" --dry-run) || fail "init --dry-run"
+echo "$dry" | grep -q 'would capture public.bills as Bill' || fail "init --dry-run does not show the plan: $dry"
+[ "$(psql -qtAc "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'graph_sync%'")" = 0 ] || fail "init --dry-run changed the database"
 "$bin" init --config "$m" >/dev/null || fail "init"
+"$bin" init --config "$m" | grep -q 'is up to date' || fail "a second init is not a no-op"
 out=$("$bin" sync --full --config "$m" --json) || fail "sync --full"
 note "full sync: $out"
 echo "$out" | grep -q '"failedCount":0' || fail "full sync had failures"
@@ -62,7 +66,11 @@ echo "$out" | grep -q '"failedCount":0' || fail "full sync had failures"
 q() { psql -qtAc "$1"; }
 n4() { "$bin" cypher "$1" | sed -E 's/^\{"x":"?//; s/"?\}$//'; }
 
-start_daemon() { "$bin" run --config "$m" --http off >>"$work/d$1.log" 2>&1 & pids[$1]=$!; }
+http_port=$(free_port)
+start_daemon() {
+  local http=off; [ "$1" = 0 ] && http=127.0.0.1:$http_port
+  "$bin" run --config "$m" --http "$http" >>"$work/d$1.log" 2>&1 & pids[$1]=$!
+}
 for i in 0 1 2; do start_daemon "$i"; done
 
 CIVIC_SEED=7 examples/civic/changes.sh 100 16 4 >"$work/changes.log" 2>&1 &
@@ -105,6 +113,18 @@ note "retryable failures recorded: $retry; warnings in the daemons' logs: $fault
 [ "$faults" -gt 0 ] || fail "Neo4j was down and no daemon logged it"
 batches=$(q "SELECT count(DISTINCT worker_id) FROM graph_sync_batches WHERE total_entities > 0")
 note "workers that ran batches: $batches"
+
+# daemon 0 serves the status API and metrics
+if command -v curl >/dev/null; then
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")" = 200 ] || fail "/readyz is not 200"
+  st=$(curl -s "http://127.0.0.1:$http_port/api/sync/status")
+  echo "$st" | grep -q '"neo4jConnected":true' || fail "status API: $st"
+  synced=$(curl -s "http://127.0.0.1:$http_port/metrics" | awk '/^pg2neo_synced_total/ {s += $2} END {print s + 0}')
+  [ "$synced" -gt 0 ] || fail "pg2neo_synced_total is 0"
+  note "HTTP: ready, status API answers, daemon 0 synced $synced entities"
+fi
+once=$("$bin" sync --once --config "$m" --json)
+echo "$once" | grep -q '"totalEntities":0' || fail "sync --once after the drain found work: $once"
 
 # no duplicates
 dup=$(n4 "MATCH (n) WHERE n.id IS NOT NULL WITH labels(n)[0] AS l, n.id AS id, count(*) AS c WHERE c > 1 RETURN count(*) AS x")
