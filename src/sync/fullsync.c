@@ -385,6 +385,42 @@ static int current_version(FsEnv *env, int64_t *v, P2nErr *err)
     return 0;
 }
 
+/*
+ * Waits until every transaction that was running when version v was read has ended: a change
+ * whose version is <= v is then committed (or rolled back) and visible to the snapshots the full
+ * sync takes next, so writing its rows at version v can never hide it. A transaction gets its
+ * xid when it writes the row, before its trigger draws the version.
+ */
+static int wait_in_flight(FsEnv *env, P2nErr *err)
+{
+    PGresult *r = NULL;
+    /* an xid of our own, newer than the xid of every transaction that drew a version <= v */
+    int rc = pgu_query(env->pg2, "SELECT txid_current()", 0, NULL, &r,
+                       "could not read the transaction horizon", err);
+    if (rc < 0)
+        return rc;
+    char xmax[32];
+    snprintf(xmax, sizeof(xmax), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *p = xmax;
+    int64_t t0 = p2n_now_mono_ms();
+    bool told = false;
+    for (;;) {
+        if ((rc = pgu_query(env->pg2, "SELECT txid_snapshot_xmin(txid_current_snapshot()) > $1::bigint", 1, &p, &r,
+                            "could not read the transaction horizon", err)) < 0)
+            return rc;
+        bool done = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (done)
+            return 0;
+        if (!told && p2n_now_mono_ms() - t0 > 5000) {
+            fprintf(stderr, "pg2neo: waiting for transactions older than the full sync to end\n");
+            told = true;
+        }
+        p2n_sleep_ms(50, NULL);
+    }
+}
+
 /* ---- progress ---- */
 
 typedef struct Progress {
@@ -789,6 +825,8 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
     }
     if (!resuming) {
         /* a new run: every selected type starts from the beginning at the current version */
+        if ((rc = current_version(env, &v, err)) < 0 || (rc = wait_in_flight(env, err)) < 0)
+            return rc;
         char vs[32];
         snprintf(vs, sizeof(vs), "%lld", (long long)v);
         const char *p2[2] = {only ? only->name : NULL, vs};

@@ -61,6 +61,17 @@ jq_ "d['rows_per_s'] > 0 and d['duration_s'] > 0" | grep -q True || { show; fail
 [ "$(rc "$bin" verify)" = 0 ] || { show; fail "verify after the full load"; }
 [ "$(psql -qXAt "$DATABASE_URL" -c "SELECT count(*) FROM graph_sync_fullsync WHERE phase <> 'done'")" = 0 ] || fail "checkpoints not done"
 
+# 1b. a change in flight when the full sync starts (its version is below the full sync's) is
+# waited for: the full sync's snapshot includes it, so writing at its version hides nothing
+inflight=$(psql -qXAt "$DATABASE_URL" -c "SELECT id FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT 1 OFFSET 5")
+psql -qX "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "BEGIN; UPDATE users SET bio = 'in flight' WHERE id = '$inflight'; SELECT pg_sleep(2); COMMIT;" >/dev/null &
+bg=$!
+sleep 0.5
+[ "$(rc "$bin" full-sync --type User)" = 0 ] || { show; fail "full-sync with a change in flight"; }
+wait $bg
+[ "$("$bin" cypher "MATCH (u:FS_User {id: '$inflight'}) RETURN u.bio AS b")" = '{"b":"in flight"}' ] ||
+  fail "the full sync did not wait for the transaction in flight"
+
 # 2. interrupted: wipe the graph, stop after 3 chunks of 50 rows
 "$bin" cypher "MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'FS_') DETACH DELETE n" >/dev/null
 psql -qXAt "$DATABASE_URL" -c "SELECT graph_sync_fold()" -c "TRUNCATE graph_sync_status" >/dev/null
