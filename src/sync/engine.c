@@ -234,6 +234,166 @@ static int rows_param(P2nBuf *out, const P2nBuf *rows, uint32_t n, P2nErr *err)
     return 0;
 }
 
+/*
+ * Revivals: a node entity with delete_when whose node is absent from Neo4j before this batch
+ * (soft-deleted, then restored) comes back; the relationships other rows had to it were
+ * removed with it, so those rows are queued again once the batch has committed.
+ */
+typedef struct Revive {
+    const MappingEntity *e;
+    char **ids; /* upserted ids, then (after the check) the ones absent from the graph */
+    size_t n;
+} Revive;
+
+typedef struct ReviveList {
+    Revive *v;
+    size_t n;
+} ReviveList;
+
+static void revive_free(ReviveList *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        for (size_t k = 0; k < r->v[i].n; k++)
+            free(r->v[i].ids[k]);
+        free(r->v[i].ids);
+    }
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+/* True when e can have relationships pointing at it that a revival must restore. */
+static bool revive_applies(const Mapping *m, const MappingEntity *e)
+{
+    if (e->kind != MAPPING_NODE || e->delete_when == NULL || e->nkeys != 1)
+        return false;
+    int idx = (int)(e - m->entities);
+    for (size_t i = 0; i < m->nentities; i++) {
+        const MappingEntity *d = &m->entities[i];
+        if (d->kind == MAPPING_LINK && (d->from.target == idx || d->to.target == idx))
+            return true;
+        for (size_t k = 0; d->kind == MAPPING_NODE && k < d->nrels; k++)
+            if (d->rels[k].target == idx)
+                return true;
+    }
+    return false;
+}
+
+/* Keeps in r only the ids whose node is absent (or a placeholder) in the graph: one read. */
+static int revive_check(P2nService *s, Revive *r, P2nErr *err)
+{
+    if (r->n == 0)
+        return 0;
+    const MappingEntity *e = r->e;
+    P2nBuf q, p;
+    p2n_buf_init(&q);
+    p2n_buf_init(&p);
+    p2n_buf_append_str(&q, "UNWIND range(0, size($rows) - 1) AS i OPTIONAL MATCH (n:");
+    mapping_cypher_ident(&q, e->labels[0].s);
+    p2n_buf_append_str(&q, " {");
+    mapping_cypher_ident(&q, e->cols[e->key_cols[0]].property);
+    p2n_buf_append_str(&q, ": $rows[i].k}) WITH i, n WHERE n IS NULL OR n." MAPPING_VERSION_PROP " IS NULL RETURN i");
+    p2n_buf_append(&q, "", 1);
+    ps_pack_map_header(&p, 1);
+    ps_pack_cstr(&p, "rows");
+    ps_pack_list_header(&p, (uint32_t)r->n);
+    int rc = 0;
+    for (size_t i = 0; i < r->n && rc == 0; i++)
+        rc = mapping_id_encode(e, r->ids[i], 0, &p, err);
+    if (rc == 0 && (q.failed || p.failed))
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    bool *absent = calloc(r->n, sizeof(bool));
+    if (rc == 0 && absent == NULL)
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = bolt_run(s->neo, (const char *)q.data, p.data, p.len, NULL, err);
+    const PsValue *rec;
+    while (rc == 0 && (rc = bolt_next(s->neo, &rec, err)) == 1) {
+        const PsValue *v = &rec->u.list.items[0];
+        if (v->type == PS_INT && v->u.i >= 0 && (uint64_t)v->u.i < r->n)
+            absent[v->u.i] = true;
+        rc = 0;
+    }
+    if (rc == 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            if (absent[i])
+                r->ids[k++] = r->ids[i];
+            else
+                free(r->ids[i]);
+        }
+        r->n = k;
+    }
+    free(absent);
+    p2n_buf_free(&q);
+    p2n_buf_free(&p);
+    return rc;
+}
+
+/* Queues again the rows whose relationships point at the revived nodes of r. */
+static int revive_queue(P2nService *s, const Revive *r, P2nErr *err)
+{
+    const Mapping *m = s->map;
+    const MappingEntity *e = r->e;
+    int idx = (int)(e - m->entities);
+    P2nBuf ids;
+    p2n_buf_init(&ids);
+    pgu_array_literal(&ids, (const char *const *)r->ids, r->n);
+    p2n_buf_append(&ids, "", 1);
+    if (ids.failed)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    const char *ktype = e->cols[e->key_cols[0]].sql_type;
+    int rc = 0;
+    for (size_t i = 0; i < m->nentities && rc == 0; i++) {
+        const MappingEntity *d = &m->entities[i];
+        const char *cols[64];
+        bool arr[64];
+        size_t nc = 0;
+        if (d->kind == MAPPING_LINK) {
+            if (d->from.target == idx)
+                cols[nc] = d->from.column, arr[nc++] = false;
+            if (d->to.target == idx)
+                cols[nc] = d->to.column, arr[nc++] = false;
+        } else {
+            for (size_t k = 0; k < d->nrels && nc < 64; k++) {
+                if (d->rels[k].target == idx) {
+                    cols[nc] = d->cols[d->rels[k].col].column;
+                    arr[nc++] = d->cols[d->rels[k].col].is_array;
+                }
+            }
+        }
+        if (nc == 0)
+            continue;
+        P2nBuf q;
+        p2n_buf_init(&q);
+        p2n_buf_append_str(&q, "INSERT INTO @SCHEMA@.graph_sync_log (version, op, entity_type, entity_ids)"
+                               " SELECT nextval('@SCHEMA@.graph_sync_version_seq'::regclass), 'u', $1, array_agg(");
+        mapping_sql_id_expr(d, "t", &q);
+        p2n_buf_append_str(&q, ") FROM ");
+        mapping_sql_table(m, d, &q);
+        p2n_buf_append_str(&q, " AS t WHERE ");
+        for (size_t k = 0; k < nc; k++) {
+            p2n_buf_append_str(&q, k ? " OR t." : "t.");
+            mapping_sql_ident(&q, cols[k]);
+            p2n_buf_printf(&q, " %s $2::text[]::%s[]", arr[k] ? "&&" : "= ANY(", ktype);
+            if (!arr[k])
+                p2n_buf_append_str(&q, ")");
+        }
+        p2n_buf_append_str(&q, " HAVING count(*) > 0");
+        p2n_buf_append(&q, "", 1);
+        char *sql = q.failed ? NULL : pgu_schema_subst((const char *)q.data, s->schema, err);
+        p2n_buf_free(&q);
+        if (sql == NULL) {
+            rc = err->code ? err->code : P2N_ENOMEM;
+            break;
+        }
+        const char *pv[2] = {d->name, (const char *)ids.data};
+        rc = pgu_query(s->pg, sql, 2, pv, NULL, "could not queue the rows pointing at revived nodes", err);
+        free(sql);
+    }
+    p2n_buf_free(&ids);
+    return rc;
+}
+
 /* Owned strings of a resync: the Cypher that removes what is older than the resync. */
 typedef struct EngineExtra {
     char **cypher;
@@ -334,7 +494,7 @@ static int read_all_ids(P2nService *s, const MappingEntity *e, char ***ids, size
  */
 static int read_encode(P2nService *s, const MappingEntity *e, const char *const *ids, size_t nids,
                        IdRef *refs, int64_t version, P2nBuf *up, uint32_t *nup, P2nBuf *del,
-                       uint32_t *ndel, P2nErr *err)
+                       uint32_t *ndel, Revive *rv, P2nErr *err)
 {
     P2nBuf param;
     p2n_buf_init(&param);
@@ -375,6 +535,13 @@ static int read_encode(P2nService *s, const MappingEntity *e, const char *const 
         } else {
             rc = mapping_row_encode(e, r, i, v, up, err);
             (*nup)++;
+            if (rc == 0 && rv != NULL) {
+                char *c = strdup(id);
+                if (c == NULL)
+                    rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+                else
+                    rv->ids[rv->n++] = c;
+            }
         }
     }
     PQclear(r);
@@ -392,7 +559,7 @@ static int read_encode(P2nService *s, const MappingEntity *e, const char *const 
 
 /* Builds the statements of one entity type's items (all of type e) into t. */
 static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *items, size_t n, TxPlan *t,
-                     EngineExtra *x, P2nErr *err)
+                     EngineExtra *x, ReviveList *rl, P2nErr *err)
 {
     P2nBuf up, del;
     p2n_buf_init(&up);
@@ -403,6 +570,7 @@ static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *ite
     const char **ids = calloc(n ? n : 1, sizeof(*ids));
     size_t nref = 0;
     const SyncItem *resync = NULL;
+    Revive *rv = NULL;
     if (refs == NULL || ids == NULL) {
         rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
         goto out;
@@ -420,8 +588,24 @@ static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *ite
     qsort(refs, nref, sizeof(*refs), idref_cmp);
     for (size_t i = 0; i < nref; i++)
         ids[i] = refs[i].id;
+    if (nref > 0 && resync == NULL && revive_applies(s->map, e)) {
+        Revive *a = realloc(rl->v, (rl->n + 1) * sizeof(*a));
+        char **rids = calloc(nref, sizeof(*rids));
+        if (a == NULL || rids == NULL) {
+            if (a)
+                rl->v = a;
+            free(rids);
+            rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+            goto out;
+        }
+        rl->v = a;
+        rv = &rl->v[rl->n++];
+        rv->e = e;
+        rv->ids = rids;
+        rv->n = 0;
+    }
     if (nref > 0)
-        rc = read_encode(s, e, ids, nref, refs, 0, &up, &nup, &del, &ndel, err);
+        rc = read_encode(s, e, ids, nref, refs, 0, &up, &nup, &del, &ndel, rv, err);
     if (rc == 0 && (nup > 0 || ndel > 0)) {
         if (nup > 0) {
             for (size_t k = 0; k < e->plan.nupsert && rc == 0; k++) {
@@ -445,7 +629,7 @@ static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *ite
             nup = ndel = 0;
             if (nall > 0)
                 rc = read_encode(s, e, (const char *const *)all, nall, NULL, resync->version, &up, &nup, &del,
-                                 &ndel, err);
+                                 &ndel, NULL, err);
             for (size_t i = 0; i < nall; i++)
                 free(all[i]);
             free(all);
@@ -500,6 +684,7 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
 
     TxPlan t = {0};
     EngineExtra x = {0};
+    ReviveList rl = {0};
     bool *done = NULL;
     SyncItem **group = NULL;
     int64_t left = 0;
@@ -532,7 +717,7 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
                 done[k] = true;
             }
         }
-        rc = plan_type(s, e, group, ng, &t, &x, err);
+        rc = plan_type(s, e, group, ng, &t, &x, &rl, err);
     }
     free(done);
     free(group);
@@ -545,6 +730,10 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     if (rc < 0)
         goto out;
 
+    for (size_t i = 0; i < rl.n && rc == 0; i++)
+        rc = revive_check(s, &rl.v[i], err);
+    if (rc < 0)
+        goto neo_fail;
     left = deadline_ms - p2n_now_mono_ms();
     if (left < 1)
         left = 1;
@@ -554,6 +743,16 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
         rc = bolt_tx_queue(s->neo, t.query[i], t.params[i].data, t.params[i].len, err);
     if (rc == 0)
         rc = bolt_commit(s->neo, NULL, err);
+    for (size_t i = 0; i < rl.n && rc == 0; i++) {
+        if (rl.v[i].n == 0)
+            continue;
+        P2nErr e2;
+        p2n_err_clear(&e2);
+        if (revive_queue(s, &rl.v[i], &e2) < 0)
+            P2N_WARN("could not queue the rows pointing at revived nodes", "type=%s error=\"%s\"", rl.v[i].e->name,
+                     e2.msg);
+    }
+neo_fail:
     if (rc < 0) {
         classify_neo_error(err);
         if (!bolt_conn_usable(s->neo) || err->code == P2N_ETIMEDOUT || err->code == P2N_EIO) {
@@ -572,6 +771,7 @@ out:
     }
     txplan_free(&t);
     extra_free(&x);
+    revive_free(&rl);
     return rc;
 }
 

@@ -142,17 +142,6 @@ same() { # name, cypher (column x), sql
   fi
   note "$1: $(echo -n "$a" | grep -c . || true) equal"
 }
-# Relationships to a user whose soft delete was undone come back only when their own row next
-# changes (docs/mapping.md, "Notes and limits"): for those, the graph must hold nothing that
-# PostgreSQL does not, and the missing ones are counted.
-subset() {
-  local a b extra missing
-  a=$(n4 "$2" | LC_ALL=C sort); b=$(q "$3" | LC_ALL=C sort)
-  extra=$(LC_ALL=C comm -23 <(echo "$a") <(echo "$b") | grep -c . || true)
-  missing=$(LC_ALL=C comm -13 <(echo "$a") <(echo "$b") | grep -c . || true)
-  [ "$extra" = 0 ] || fail "$1: $extra relationships in the graph that PostgreSQL does not have"
-  note "$1: $(echo -n "$a" | grep -c . || true) in the graph, none stale, $missing to restored users not yet back"
-}
 live="WHERE n._p2n_version IS NOT NULL"
 same users "MATCH (n:User) $live RETURN n.id + '|' + toString(n.reputation) AS x" "SELECT id || '|' || reputation FROM users WHERE deleted_at IS NULL"
 same bills "MATCH (n:Bill) $live RETURN n.id + '|' + n.status AS x" "SELECT id || '|' || status FROM bills"
@@ -167,12 +156,12 @@ same CO_SPONSORED_BY "MATCH (b:Bill)-[:CO_SPONSORED_BY]->(s) RETURN b.id + '>' +
 # tags hold hostile text (newlines, quotes): compared in their JSON form on both sides
 same TAGGED "MATCH (b:Bill)-[:TAGGED]->(t) RETURN b.id + '>' + t.name AS x" \
   "SELECT DISTINCT regexp_replace(to_json(b.id || '>' || t)::text, '^\"|\"$', '', 'g') FROM bills b, unnest(b.tags) t"
-subset VOTED "MATCH (u:User)-[e:VOTED]->(b) RETURN u.id + '>' + b.id + '|' + e.vote AS x" \
+same VOTED "MATCH (u:User)-[e:VOTED]->(b) RETURN u.id + '>' + b.id + '|' + e.vote AS x" \
   "SELECT v.user_id || '>' || v.bill_id || '|' || v.vote FROM votes v JOIN users u ON u.id = v.user_id WHERE u.deleted_at IS NULL"
-subset BOOKMARKED "MATCH (u:User)-[e:BOOKMARKED]->(b) RETURN u.id + '>' + b.id AS x" \
+same BOOKMARKED "MATCH (u:User)-[e:BOOKMARKED]->(b) RETURN u.id + '>' + b.id AS x" \
   "SELECT v.user_id || '>' || v.bill_id FROM bookmarks v JOIN users u ON u.id = v.user_id WHERE u.deleted_at IS NULL"
 same ON_AGENDA "MATCH (b:Bill)-[e:ON_AGENDA]->(s) RETURN b.id + '>' + toString(s.id) AS x" "SELECT bill_id || '>' || sitting_id FROM sitting_bills"
-subset AUTHORED "MATCH (u:User)-[:AUTHORED]->(c:Comment) RETURN u.id + '>' + toString(c.id) AS x" \
+same AUTHORED "MATCH (u:User)-[:AUTHORED]->(c:Comment) RETURN u.id + '>' + toString(c.id) AS x" \
   "SELECT c.user_id || '>' || c.id FROM comments c JOIN users u ON u.id = c.user_id WHERE c.deleted_at IS NULL AND u.deleted_at IS NULL"
 
 # SIGTERM: each exits 0 within syncTimeoutMs (3 s)
