@@ -126,6 +126,14 @@ fi
 once=$("$bin" sync --once --config "$m" --json)
 echo "$once" | grep -q '"totalEntities":0' || fail "sync --once after the drain found work: $once"
 
+# the embedding example (public API only) against the same queue
+embed=$(dirname "$bin")/example_embed
+[ -x "$embed" ] || fail "$embed is not built"
+eo=$("$embed" "$m" 1 2>&1) || fail "example_embed: $eo"
+echo "$eo" | grep -q '^initialized=1 postgres=1 neo4j=1 scheduler=1' || fail "example_embed status: $eo"
+echo "$eo" | grep -q '^Synced: 0/0' || fail "example_embed found work after the drain: $eo"
+note "example_embed: $(echo "$eo" | head -1)"
+
 # no duplicates
 dup=$(n4 "MATCH (n) WHERE n.id IS NOT NULL WITH labels(n)[0] AS l, n.id AS id, count(*) AS c WHERE c > 1 RETURN count(*) AS x")
 [ "$dup" = 0 ] || fail "$dup duplicated nodes"
