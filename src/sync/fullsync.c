@@ -287,11 +287,6 @@ void fullsync_neo_key_expr(const MappingEntity *e, const char *v, P2nBuf *b)
     p2n_buf_append_byte(b, ']');
 }
 
-int fullsync_neo_exec(BoltConn *c, const char *query, const P2nBuf *params, P2nErr *err)
-{
-    return bolt_exec(c, query, params ? params->data : NULL, params ? params->len : 0, NULL, NULL, err);
-}
-
 void fullsync_json_str(P2nBuf *b, const char *s)
 {
     PsValue v;

@@ -97,9 +97,6 @@ void fullsync_neo_key_expr(const MappingEntity *e, const char *v, P2nBuf *b);
  */
 void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P2nBuf *q);
 
-/* Runs an auto-commit read and checks the summary; helper for both commands. */
-int fullsync_neo_exec(BoltConn *c, const char *query, const P2nBuf *params, P2nErr *err);
-
 /* ---- the command ---- */
 typedef struct FullsyncOptions {
     const char *type;   /* NULL = every entity */
