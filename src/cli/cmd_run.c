@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/log.h"
@@ -125,6 +126,18 @@ static int run_run(int argc, char **argv)
     char msg[2048];
     P2nService *s = NULL;
     int rc = p2n_service_open(path, &s, msg, sizeof(msg));
+    /* PostgreSQL not there yet (the daemon started first): wait for it, as after any fault */
+    for (unsigned delay = 500; rc == P2N_ECONNLOST && !g_stop; delay = delay < 10000 ? delay * 2 : 10000) {
+        P2N_WARN("could not start, will retry", "delay_ms=%u error=\"%s\"", delay, msg);
+        for (unsigned t = 0; t < delay && !g_stop; t += 100)
+            usleep(100000);
+        if (!g_stop)
+            rc = p2n_service_open(path, &s, msg, sizeof(msg));
+    }
+    if (rc < 0 && g_stop) {
+        free(token);
+        return CLI_OK;
+    }
     if (rc < 0) {
         cli_errorf("%s", msg);
         free(token);

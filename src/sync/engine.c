@@ -693,6 +693,19 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     rc = pgu_exec(s->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "could not begin the read", err);
     if (rc < 0)
         goto out;
+    {
+        /* the reads may not outlast the batch deadline either (a cancel is transient) */
+        char ms[32];
+        int64_t l = deadline_ms - p2n_now_mono_ms();
+        snprintf(ms, sizeof(ms), "%lld", (long long)(l > 1 ? l : 1));
+        const char *pv[1] = {ms};
+        rc = pgu_query(s->pg, "SELECT set_config('statement_timeout', $1, true)", 1, pv, NULL,
+                       "could not set the read timeout", err);
+        if (rc < 0) {
+            PQclear(PQexec(s->pg, "ROLLBACK"));
+            goto out;
+        }
+    }
     done = calloc(n ? n : 1, sizeof(bool));
     group = calloc(n ? n : 1, sizeof(*group));
     if (done == NULL || group == NULL) {
