@@ -100,7 +100,7 @@ static int full_sync_run(int argc, char **argv)
     }
     FullsyncResult res;
     rc = fullsync_run(&env, &o, &res, &err);
-    if (!o.progress || rc < 0) {
+    if ((!o.progress || rc < 0) && res.ntypes > 0) {
         P2nBuf b;
         p2n_buf_init(&b);
         fullsync_result_json(&res, &b);

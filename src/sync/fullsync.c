@@ -58,10 +58,8 @@ int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags,
     cfg.database = env->m->neo4j_database && *env->m->neo4j_database ? env->m->neo4j_database : NULL;
     if ((rc = bolt_driver_new(&cfg, &env->driver, err)) < 0)
         goto fail;
-    if ((rc = bolt_driver_connect(env->driver, BOLT_ACCESS_WRITE, &env->neo, err)) < 0) {
-        p2n_err_prefix(err, "could not connect to Neo4j at \"%s\"", env->m->neo4j_uri);
+    if ((rc = bolt_driver_connect(env->driver, BOLT_ACCESS_WRITE, &env->neo, err)) < 0)
         goto fail;
-    }
     return 0;
 fail:
     fullsync_env_close(env);

@@ -127,4 +127,6 @@ grep -q 'unknown entity type "Nope"' "$tmp/err" || { show; fail "unknown type me
 [ "$(rc "$bin" full-sync --batch 0)" = 2 ] || fail "--batch 0"
 [ "$(rc "$bin" full-sync --bogus)" = 2 ] || fail "unknown option"
 [ "$(rc "$bin" full-sync --config "$tmp/none.yaml")" != 0 ] || fail "missing mapping file"
+[ "$(NEO4J_URI=bolt://127.0.0.1:1 rc "$bin" full-sync)" = 1 ] || { show; fail "full-sync with Neo4j down"; }
+grep -q 'Connection refused' "$tmp/err" || { show; fail "Neo4j down message"; }
 echo "test_fullsync: ok"

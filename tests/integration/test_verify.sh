@@ -153,4 +153,8 @@ grep -q 'unknown entity type "Nope"' "$tmp/err" || { show; fail "unknown type me
 grep -q 'no User with id' "$tmp/err" || { show; fail "unknown id message"; }
 [ "$(rc "$bin" conflicts User)" = 2 ] || fail "conflicts without an id"
 [ "$(rc "$bin" conflicts Claim not-a-number)" = 2 ] || { show; fail "conflicts with an id that cannot exist"; }
+# a server that does not answer: exit 1 with the reason
+[ "$(NEO4J_URI=bolt://127.0.0.1:1 rc "$bin" verify)" = 1 ] || { show; fail "verify with Neo4j down"; }
+grep -q 'Connection refused' "$tmp/err" || { show; fail "Neo4j down message"; }
+[ "$(NEO4J_URI=bolt://127.0.0.1:1 rc "$bin" conflicts User "$ghost")" = 1 ] || { show; fail "conflicts with Neo4j down"; }
 echo "test_verify: ok"
