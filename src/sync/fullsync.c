@@ -80,6 +80,29 @@ void fullsync_env_close(FsEnv *env)
 
 /* ---- PostgreSQL stream ---- */
 
+FsOrder fullsync_order(const MappingEntity *e)
+{
+    if (e->kind != MAPPING_NODE || e->nkeys != 1)
+        return FS_ORDER_TEXT;
+    const MappingColumn *c = &e->cols[e->key_cols[0]];
+    if (c->is_array)
+        return FS_ORDER_TEXT;
+    if (c->conv == MAPPING_CONV_INT)
+        return FS_ORDER_INT;
+    if (c->conv == MAPPING_CONV_STRING && c->pg_type && strcmp(c->pg_type, "uuid") == 0)
+        return FS_ORDER_UUID;
+    return FS_ORDER_TEXT;
+}
+
+int fullsync_id_cmp(FsOrder o, const char *a, const char *b)
+{
+    if (o == FS_ORDER_INT) {
+        long long x = strtoll(a, NULL, 10), y = strtoll(b, NULL, 10);
+        return x < y ? -1 : x > y;
+    }
+    return strcmp(a, b);
+}
+
 int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const MappingEntity *e,
                      const char *after_id, const char *const *ids, size_t nids, int fetch_n, P2nErr *err)
 {
@@ -96,6 +119,17 @@ int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const Mappin
     p2n_buf_init(&idx);
     p2n_buf_init(&arr);
     mapping_sql_id_expr(e, "t", &idx);
+    FsOrder ord = fullsync_order(e);
+    P2nBuf key;
+    p2n_buf_init(&key);
+    if (ord == FS_ORDER_TEXT) {
+        p2n_buf_printf(&key, "(%s) COLLATE \"C\"", (char *)idx.data);
+    } else {
+        /* the key column itself: its btree order is the order of its text form (numbers
+           numerically, uuids bytewise), so the primary key index serves it, no sort */
+        p2n_buf_append_str(&key, "t.");
+        mapping_sql_ident(&key, e->cols[e->key_cols[0]].column);
+    }
     p2n_buf_printf(&q, "DECLARE p2n_fullsync_cur NO SCROLL CURSOR FOR SELECT (%s) AS id FROM ", (char *)idx.data);
     mapping_sql_table(m, e, &q);
     p2n_buf_append_str(&q, " AS t WHERE true");
@@ -103,14 +137,18 @@ int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const Mappin
     int np = 0;
     if (after_id) {
         params[np++] = after_id;
-        p2n_buf_printf(&q, " AND (%s) COLLATE \"C\" > $%d", (char *)idx.data, np);
+        p2n_buf_printf(&q, " AND %s > $%d%s", (char *)key.data, np,
+                       ord == FS_ORDER_INT ? "::bigint" : ord == FS_ORDER_UUID ? "::uuid" : "");
     }
     if (ids) {
         mapping_ids_param(ids, nids, &arr);
         params[np++] = (const char *)arr.data;
         p2n_buf_printf(&q, " AND (%s) = ANY($%d::text[])", (char *)idx.data, np);
     }
-    p2n_buf_printf(&q, " ORDER BY (%s) COLLATE \"C\"", (char *)idx.data);
+    p2n_buf_printf(&q, " ORDER BY %s", (char *)key.data);
+    if (key.failed)
+        q.failed = true;
+    p2n_buf_free(&key);
     if (q.failed || idx.failed || arr.failed)
         rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
     else
@@ -125,12 +163,19 @@ int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const Mappin
 
 typedef struct IdRow {
     const char *id;
+    long long num;
     int row;
 } IdRow;
 
 static int idrow_cmp(const void *a, const void *b)
 {
     return strcmp(((const IdRow *)a)->id, ((const IdRow *)b)->id);
+}
+
+static int idrow_cmp_int(const void *a, const void *b)
+{
+    long long x = ((const IdRow *)a)->num, y = ((const IdRow *)b)->num;
+    return x < y ? -1 : x > y;
 }
 
 int fullsync_pg_chunk(FsPgStream *s, P2nErr *err)
@@ -195,10 +240,11 @@ int fullsync_pg_chunk(FsPgStream *s, P2nErr *err)
         if (!PQgetisnull(s->rows, i, 1) && del[0] == 't')
             continue;
         ir[k].id = PQgetvalue(s->rows, i, 0);
+        ir[k].num = strtoll(ir[k].id, NULL, 10);
         ir[k].row = i;
         k++;
     }
-    qsort(ir, (size_t)k, sizeof(*ir), idrow_cmp);
+    qsort(ir, (size_t)k, sizeof(*ir), fullsync_order(s->e) == FS_ORDER_INT ? idrow_cmp_int : idrow_cmp);
     for (int i = 0; i < k; i++)
         s->order[i] = ir[i].row;
     free(ir);
@@ -528,6 +574,18 @@ void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P
             cypher_prop(q, "n", fullsync_key_prop(e, i));
             p2n_buf_append_str(q, " IS NOT NULL");
         }
+        FsOrder ord = fullsync_order(e);
+        P2nBuf order;
+        p2n_buf_init(&order);
+        p2n_buf_append_str(&order, " ORDER BY ");
+        if (ord == FS_ORDER_TEXT) {
+            p2n_buf_append_str(&order, "id");
+        } else {
+            /* the key itself, in the order of the PostgreSQL side (the range index can serve it) */
+            cypher_prop(q, " AND n", fullsync_key_prop(e, 0));
+            p2n_buf_append_str(q, ord == FS_ORDER_INT ? " IS :: INTEGER" : " IS :: STRING");
+            cypher_prop(&order, "n", fullsync_key_prop(e, 0));
+        }
         if (!verify)
             p2n_buf_append_str(q, " AND coalesce(n._p2n_version, -1) <= $v");
         p2n_buf_append_str(q, " WITH n, ");
@@ -538,7 +596,9 @@ void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P
         p2n_buf_append_str(q, " RETURN id, ");
         if (!verify) {
             fullsync_neo_key_expr(e, "n", q);
-            p2n_buf_append_str(q, " AS k ORDER BY id");
+            p2n_buf_append_str(q, " AS k");
+            p2n_buf_append(q, order.data, order.len);
+            p2n_buf_free(&order);
             return;
         }
         p2n_buf_append_str(q, "properties(n) AS p");
@@ -559,7 +619,8 @@ void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P
             }
             p2n_buf_printf(q, "] AS r%zu", i);
         }
-        p2n_buf_append_str(q, " ORDER BY id");
+        p2n_buf_append(q, order.data, order.len);
+        p2n_buf_free(&order);
         return;
     }
     const MappingEntity *fe = &m->entities[e->from.target], *te = &m->entities[e->to.target];
@@ -624,6 +685,7 @@ static int sweep_orphans(FsEnv *env, const MappingEntity *e, int64_t version, in
     ps_pack_cstr(&params, "v");
     ps_pack_int(&params, version);
     uint32_t nextra = 0;
+    FsOrder ord = fullsync_order(e);
     int prow = -1;
     int have_pg = fullsync_pg_next(&s, &prow, err);
     if (have_pg < 0) {
@@ -646,7 +708,7 @@ static int sweep_orphans(FsEnv *env, const MappingEntity *e, int64_t version, in
             continue;
         const char *nid = idv->u.str.data;
         int cmp = 1;
-        while (have_pg == 1 && (cmp = strcmp(PQgetvalue(s.rows, prow, 0), nid)) < 0) {
+        while (have_pg == 1 && (cmp = fullsync_id_cmp(ord, PQgetvalue(s.rows, prow, 0), nid)) < 0) {
             have_pg = fullsync_pg_next(&s, &prow, err);
             if (have_pg < 0) {
                 rc = have_pg;

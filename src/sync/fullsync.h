@@ -50,6 +50,15 @@ typedef struct FsEnv {
 int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags, P2nErr *err);
 void fullsync_env_close(FsEnv *env);
 
+/* ---- id order ---- */
+/* How both sides order an entity's ids: a single integer key numerically, a single uuid key
+   natively (the same as its text bytewise), anything else by the id text bytewise (COLLATE "C").
+   The first two let PostgreSQL's primary key and Neo4j's range index give the order. */
+typedef enum FsOrder { FS_ORDER_TEXT = 0, FS_ORDER_INT, FS_ORDER_UUID } FsOrder;
+FsOrder fullsync_order(const MappingEntity *e);
+/* Compares two entity ids in that order (<0, 0, >0). */
+int fullsync_id_cmp(FsOrder o, const char *a, const char *b);
+
 /* ---- PostgreSQL rows in id order ---- */
 typedef struct FsPgStream {
     PGconn *conn;

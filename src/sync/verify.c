@@ -134,6 +134,7 @@ int verify_entity(FsEnv *env, const MappingEntity *e, const char *const *ids, si
         ps_pack_null(&params);
     }
     bool neo_open = false;
+    FsOrder ord = fullsync_order(e);
     const PsValue *rec = NULL;
     int have_neo = 0;
     int prow = -1;
@@ -164,7 +165,7 @@ int verify_entity(FsEnv *env, const MappingEntity *e, const char *const *ids, si
         }
         const char *pid = have_pg == 1 ? PQgetvalue(s.rows, prow, 0) : NULL;
         const char *nid = have_neo == 1 ? rec->u.list.items[0].u.str.data : NULL;
-        int cmp = pid == NULL ? 1 : nid == NULL ? -1 : strcmp(pid, nid);
+        int cmp = pid == NULL ? 1 : nid == NULL ? -1 : fullsync_id_cmp(ord, pid, nid);
         const PsValue *pgv = NULL;
         PsValue decoded;
         if (cmp <= 0) {
