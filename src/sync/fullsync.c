@@ -492,7 +492,7 @@ static void progress_draw(Progress *p, bool final)
     char eta[32] = "?";
     if (final)
         snprintf(eta, sizeof(eta), "done");
-    else if (rate > 0 && total > 0)
+    else if (rate > 0 && p->total > 0)
         snprintf(eta, sizeof(eta), "%.0fs", (double)(total - p->done) / rate);
     fprintf(stderr, "\r%-14.14s [%s] %lld/%lld rows %8.0f rows/s ETA %-6s%s", p->type, bar, (long long)p->done,
             (long long)total, rate, eta, final ? "\n" : "");
