@@ -5,6 +5,7 @@
 # again. Then, once the queue is drained: no entity failed, the failures recorded are all
 # retryable, no daemon exited, no node or relationship is duplicated, the graph equals PostgreSQL
 # (ids, relationships), and SIGTERM stops each daemon with exit 0 within syncTimeoutMs.
+# P2N_BIN picks the binary (default: the debug build).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -73,7 +74,8 @@ start_daemon() {
 }
 for i in 0 1 2; do start_daemon "$i"; done
 
-CIVIC_SEED=7 examples/civic/changes.sh 100 16 4 >"$work/changes.log" 2>&1 &
+# P2N_SYNC_TEST_RATE / P2N_SYNC_TEST_SECONDS make it a longer run by hand (defaults: 100/s, 16 s)
+CIVIC_SEED=7 examples/civic/changes.sh "${P2N_SYNC_TEST_RATE:-100}" "${P2N_SYNC_TEST_SECONDS:-16}" 4 >"$work/changes.log" 2>&1 &
 gen=$!
 sleep 3
 note "kill -9 of daemon 1 (pid ${pids[1]}) mid-load, then a restart"
@@ -132,7 +134,7 @@ embed=$(dirname "$bin")/example_embed
 eo=$("$embed" "$m" 1 2>&1) || fail "example_embed: $eo"
 echo "$eo" | grep -q '^initialized=1 postgres=1 neo4j=1 scheduler=1' || fail "example_embed status: $eo"
 echo "$eo" | grep -q '^Synced: 0/0' || fail "example_embed found work after the drain: $eo"
-note "example_embed: $(echo "$eo" | head -1)"
+note "example_embed: $(echo "$eo" | grep "^initialized" | head -1)"
 
 # no duplicates
 dup=$(n4 "MATCH (n) WHERE n.id IS NOT NULL WITH labels(n)[0] AS l, n.id AS id, count(*) AS c WHERE c > 1 RETURN count(*) AS x")
