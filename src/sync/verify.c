@@ -291,10 +291,34 @@ static int flush_queue(RunCtx *c, bool del, P2nErr *err)
     return rc;
 }
 
+/* Whether id has the form of an entity id of e (the sync engine reads queued ids with read_sql,
+   which casts them: an extra node or relationship with a malformed key could not be repaired
+   that way, and would fail in the queue; the full sync's orphan sweep removes it). */
+static bool id_queueable(const MappingEntity *e, const char *id)
+{
+    size_t n = strlen(id);
+    if (e->kind == MAPPING_LINK || e->nkeys > 1)
+        return n >= 2 && id[0] == '[' && id[n - 1] == ']';
+    FsOrder o = fullsync_order(e);
+    if (o == FS_ORDER_INT) {
+        char *end = NULL;
+        (void)strtoll(id, &end, 10);
+        return n > 0 && end && *end == '\0';
+    }
+    if (o == FS_ORDER_UUID)
+        return n == 36 && strspn(id, "0123456789abcdefABCDEF-") == 36;
+    return true;
+}
+
 static int queue_add(RunCtx *c, const char *id, bool del, P2nErr *err)
 {
     if (!c->repair)
         return 0;
+    if (!id_queueable(c->e, id)) {
+        fprintf(stderr, "pg2neo: warning: %s \"%s\" is not an entity id and cannot be queued; "
+                        "pg2neo full-sync removes it\n", c->e->name, id);
+        return 0;
+    }
     char **v = del ? c->del : c->up;
     size_t *n = del ? &c->ndel : &c->nup;
     if ((v[*n] = strdup(id)) == NULL)

@@ -136,6 +136,16 @@ before=$(sql "SELECT sum(version) FROM graph_sync_status")
 [ "$(rc "$bin" sync --once --limit 100)" = 0 ] || { show; fail "sync --once"; }
 [ "$(rc "$bin" verify --json)" = 0 ] || { show; fail "verify after the repair sync"; }
 
+# an extra node whose key is not an entity id cannot be queued (the engine could not read it):
+# --repair says so and leaves it to the full sync's orphan sweep
+cy "CREATE (:VF_User {id: 'not-a-uuid'})"
+[ "$(rc "$bin" verify --repair --type User)" = 3 ] || { show; fail "malformed extra"; }
+grep -q '"not-a-uuid" is not an entity id and cannot be queued' "$tmp/err" || { show; fail "malformed extra warning"; }
+[ "$(sql "SELECT count(*) FROM graph_sync_status WHERE entity_id = 'not-a-uuid'")" = 0 ] || fail "malformed id queued"
+[ "$(rc "$bin" full-sync --type User)" = 0 ] || { show; fail "full-sync removing the malformed node"; }
+[ "$(py "d['types'][0]['orphans_removed']")" = 1 ] || { show; fail "malformed node not removed"; }
+[ "$(rc "$bin" verify --type User)" = 0 ] || { show; fail "verify after removing the malformed node"; }
+
 # --sample: a random sample per type
 cy "MATCH (b:VF_Bill {id: '$b1'}) SET b.status = 'tampered'"
 [ "$(rc "$bin" verify --sample 5 --json)" = 0 ] || [ "$(py "d['differences']")" = 1 ] || { show; fail "--sample 5"; }
