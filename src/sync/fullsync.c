@@ -562,7 +562,7 @@ static const char *entity_label(const MappingEntity *e)
     return e->labels && e->nlabels ? e->labels[0].s : e->name;
 }
 
-void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P2nBuf *q)
+void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, bool by_ids, P2nBuf *q)
 {
     if (e->kind == MAPPING_NODE) {
         p2n_buf_append_str(q, "MATCH (n:");
@@ -588,11 +588,16 @@ void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P
         }
         if (!verify)
             p2n_buf_append_str(q, " AND coalesce(n._p2n_version, -1) <= $v");
+        if (by_ids && ord != FS_ORDER_TEXT) {
+            /* typed keys: an index seek, not a label scan */
+            cypher_prop(q, " AND n", fullsync_key_prop(e, 0));
+            p2n_buf_append_str(q, " IN $keys");
+        }
         p2n_buf_append_str(q, " WITH n, ");
         fullsync_neo_id_expr(e, "n", q);
         p2n_buf_append_str(q, " AS id");
-        if (verify)
-            p2n_buf_append_str(q, " WHERE $ids IS NULL OR id IN $ids");
+        if (by_ids && ord == FS_ORDER_TEXT)
+            p2n_buf_append_str(q, " WHERE id IN $ids");
         p2n_buf_append_str(q, " RETURN id, ");
         if (!verify) {
             fullsync_neo_key_expr(e, "n", q);
@@ -632,7 +637,8 @@ void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P
     mapping_cypher_ident(q, entity_label(te));
     p2n_buf_append_str(q, ") WHERE e._p2n_id IS NOT NULL");
     if (verify) {
-        p2n_buf_append_str(q, " AND ($ids IS NULL OR e._p2n_id IN $ids) RETURN e._p2n_id AS id, properties(e) AS p, ");
+        p2n_buf_append_str(q, by_ids ? " AND e._p2n_id IN $ids RETURN e._p2n_id AS id, properties(e) AS p, "
+                                     : " RETURN e._p2n_id AS id, properties(e) AS p, ");
         fullsync_neo_key_expr(fe, "a", q);
         p2n_buf_append_str(q, " AS f, ");
         fullsync_neo_key_expr(te, "b", q);
@@ -680,7 +686,7 @@ static int sweep_orphans(FsEnv *env, const MappingEntity *e, int64_t version, in
     p2n_buf_init(&q);
     p2n_buf_init(&params);
     p2n_buf_init(&extra);
-    fullsync_neo_query(env->m, e, false, &q);
+    fullsync_neo_query(env->m, e, false, false, &q);
     ps_pack_map_header(&params, 1);
     ps_pack_cstr(&params, "v");
     ps_pack_int(&params, version);

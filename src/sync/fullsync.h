@@ -99,12 +99,13 @@ void fullsync_neo_key_expr(const MappingEntity *e, const char *v, P2nBuf *b);
 
 /*
  * Appends the Cypher that streams an entity's graph side in id order. verify: every node (or
- * relationship) with its properties; parameter $ids (a list, or null for all) restricts it;
+ * relationship) with its properties; with by_ids only those of parameter $ids (entity id
+ * strings) or, for single integer / uuid keys, of $keys (the typed keys: an index seek);
  * record [id, p, r0.. rN] for nodes (each r the target keys of one mapped relationship, value
  * node values for value relationships), [id, p, f, t] for join-table relationships. Otherwise
  * (orphan sweep): those with _p2n_version <= $v, record [id, k] / [id].
  */
-void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, P2nBuf *q);
+void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, bool by_ids, P2nBuf *q);
 
 /* ---- the command ---- */
 typedef struct FullsyncOptions {

@@ -123,15 +123,32 @@ int verify_entity(FsEnv *env, const MappingEntity *e, const char *const *ids, si
     p2n_buf_init(&row);
     PsArena arena;
     ps_arena_init(&arena, 0);
-    fullsync_neo_query(env->m, e, true, &q);
-    ps_pack_map_header(&params, 1);
-    ps_pack_cstr(&params, "ids");
+    fullsync_neo_query(env->m, e, true, ids != NULL, &q);
+    FsOrder ord0 = fullsync_order(e);
     if (ids) {
+        ps_pack_map_header(&params, 2);
+        ps_pack_cstr(&params, "ids");
         ps_pack_list_header(&params, (uint32_t)nids);
         for (size_t i = 0; i < nids; i++)
             ps_pack_cstr(&params, ids[i]);
+        ps_pack_cstr(&params, "keys");
+        uint32_t nk = 0;
+        for (size_t i = 0; i < nids; i++) {
+            char *end = NULL;
+            (void)strtoll(ids[i], &end, 10);
+            nk += ord0 != FS_ORDER_INT || (ids[i][0] && *end == '\0');
+        }
+        ps_pack_list_header(&params, nk);
+        for (size_t i = 0; i < nids; i++) {
+            char *end = NULL;
+            long long k = strtoll(ids[i], &end, 10);
+            if (ord0 != FS_ORDER_INT)
+                ps_pack_cstr(&params, ids[i]);
+            else if (ids[i][0] && *end == '\0')
+                ps_pack_int(&params, k);
+        }
     } else {
-        ps_pack_null(&params);
+        ps_pack_map_header(&params, 0);
     }
     bool neo_open = false;
     FsOrder ord = fullsync_order(e);
