@@ -127,10 +127,52 @@ int p2n_service_status(P2nService *s, P2nServiceStatus *st);
    and syncs them with a deadline of timeout_ms (<= 0: syncTimeoutMs). */
 int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *st);
 
-/* The seed's triggerFullSync(): queues a resync of every mapped type (each is then read whole
-   from PostgreSQL, and nodes / relationships no longer there are removed). *queued (may be NULL)
-   receives the number of types queued. Batches do the work. */
-int p2n_sync_full(P2nService *s, long *queued);
+/* Queues a resync of every mapped type, the path a TRUNCATE takes: batches then read each type
+   whole, upsert every row and remove the nodes / relationships no longer there. *queued (may be
+   NULL) receives the number of types queued. Batches (p2n_sync_batch, the scheduler) do the work. */
+int p2n_sync_resync(P2nService *s, long *queued);
+
+/* Figures of a full sync. */
+typedef struct P2nFullSyncStats {
+    long long rows;             /* rows written */
+    long long orphans_removed;  /* nodes / relationships with no live row, removed */
+    double seconds;
+} P2nFullSyncStats;
+
+/* The seed's triggerFullSync() (`pg2neo full-sync`): streams every live row of type (NULL: every
+   type) from PostgreSQL to Neo4j in chunks, resuming after an interrupted run, then removes
+   orphans. Uses connections of its own. */
+int p2n_sync_full(P2nService *s, const char *type, P2nFullSyncStats *st);
+
+/* Figures of a consistency check. */
+typedef struct P2nVerifyStats {
+    long long types;        /* entity types compared */
+    long long differences;  /* entities that differ (missing, extra, properties, relationships) */
+    long long queued;       /* with repair: entities queued for the sync */
+    double seconds;
+} P2nVerifyStats;
+
+/* The seed's verifyDataConsistency() (`pg2neo verify`): compares every entity of every type on
+   both sides; with repair, queues each difference. Returns 0 whether or not there are
+   differences (see st->differences). Uses connections of its own. */
+int p2n_verify_consistency(P2nService *s, int repair, P2nVerifyStats *st);
+
+/* One entity compared field by field (the seed's detectConflicts). */
+typedef struct P2nConflictReport {
+    int in_postgres;   /* a live row exists */
+    int in_neo4j;
+    int nfields;       /* conflicting fields; 0 = none */
+    char *json;        /* the whole report as JSON (`pg2neo conflicts --json`), from malloc() */
+} P2nConflictReport;
+
+/* Compares entity id of type (the queue's entity id). Unknown type: P2N_ENOTFOUND. Free the
+   report with p2n_conflict_report_free. */
+int p2n_conflict_detect(P2nService *s, const char *type, const char *id, P2nConflictReport *r);
+void p2n_conflict_report_free(P2nConflictReport *r);
+
+/* The seed's resolveConflict(): PostgreSQL wins. Queues the entity with a new version, so the
+   next batch rewrites its node (or removes it when PostgreSQL has no live row). */
+int p2n_conflict_resolve(P2nService *s, const char *type, const char *id);
 
 /* Starts the scheduler (the daemon loop) in a thread of its own; p2n_scheduler_stop stops it
    after the batch in hand and releases its claims. */

@@ -1,8 +1,8 @@
 /*
  * pg2neo sync: the seed's runBatchSync from the command line. `--once` runs one batch (claim up
- * to --limit entities, write them, record the outcome) and prints its figures; `--full` first
- * queues a resync of every mapped type (the seed's triggerFullSync) and then runs batches until
- * nothing is left to claim.
+ * to --limit entities, write them, record the outcome) and prints its figures; `--resync` first
+ * queues a resync of every mapped type (the path a TRUNCATE takes) and then runs batches until
+ * nothing is left to claim. (`pg2neo full-sync` is the streaming initial load.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +14,14 @@
 static void sync_help(void)
 {
     printf("usage: pg2neo sync --once [--limit N] [--timeout MS] [--config MAPPING] [--json]\n"
-           "       pg2neo sync --full [--limit N] [--timeout MS] [--config MAPPING] [--json]\n\n"
+           "       pg2neo sync --resync [--limit N] [--timeout MS] [--config MAPPING] [--json]\n\n"
            "--once runs one batch: claims up to N pending entities (default: the mapping's\n"
            "batchSizeLimit), reads their rows, writes them to Neo4j in one transaction with a deadline\n"
            "of MS milliseconds (default syncTimeoutMs), and records the batch. Prints totalEntities,\n"
            "syncedCount, failedCount and duration (ms).\n"
-           "--full queues a resync of every mapped type, then runs batches until none is left to claim.\n"
+           "--resync queues a resync of every mapped type (each is read whole; what PostgreSQL no longer\n"
+           "has is removed), then runs batches until none is left to claim. For a first load of a large\n"
+           "database use `pg2neo full-sync`, which streams in chunks and resumes.\n"
            "The mapping is --config, else $P2N_MAPPING, else mapping.yaml.\n\n"
            "exit codes: 0 done (even if some entities failed: see failedCount), 1 a database was\n"
            "unavailable or the queue could not be used, 2 bad usage or an invalid mapping\n");
@@ -64,7 +66,7 @@ static int sync_run(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--once") == 0) {
             once = 1;
-        } else if (strcmp(a, "--full") == 0) {
+        } else if (strcmp(a, "--resync") == 0) {
             full = 1;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
@@ -81,7 +83,7 @@ static int sync_run(int argc, char **argv)
         }
     }
     if (once == full) {
-        cli_errorf("give exactly one of --once and --full");
+        cli_errorf("give exactly one of --once and --resync");
         return CLI_USAGE;
     }
     if (path == NULL)
@@ -98,7 +100,7 @@ static int sync_run(int argc, char **argv)
     int batches = 0;
     if (full) {
         long q = 0;
-        rc = p2n_sync_full(s, &q);
+        rc = p2n_sync_resync(s, &q);
         if (rc == 0 && !json)
             printf("queued a resync of %ld types\n", q);
     }
@@ -126,4 +128,4 @@ static int sync_run(int argc, char **argv)
     return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
-const CliCommand cli_cmd_sync = {"sync", "run one sync batch (--once) or a full resync (--full)", sync_run, sync_help};
+const CliCommand cli_cmd_sync = {"sync", "run one sync batch (--once), or resync every type (--resync)", sync_run, sync_help};

@@ -27,6 +27,9 @@
 #include "pg/queue.h"
 #include "pg/schema.h"
 #include "sync/alerts.h"
+#include "sync/conflicts.h"
+#include "sync/fullsync.h"
+#include "sync/verify.h"
 #include "sync/daemon.h"
 
 #define ENGINE_LEASE_MARGIN_MS 5000u
@@ -34,6 +37,7 @@
 
 struct P2nService {
     Mapping *map;
+    char *path; /* the mapping file, for the tools that open connections of their own */
     char *schema;
     char worker_id[200];
     SyncPolicy policy;
@@ -1176,6 +1180,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
         return P2N_ENOMEM;
     }
     s->map = m;
+    s->path = strdup(mapping_path);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->snap_lock, NULL);
     const char *sch = getenv("P2N_SYNC_SCHEMA");
@@ -1194,7 +1199,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     BoltConfig bc;
     MappingCatalog cat;
     memset(&bc, 0, sizeof(bc));
-    if (s->schema == NULL || s->reg == NULL || s->alerts == NULL) {
+    if (s->schema == NULL || s->path == NULL || s->reg == NULL || s->alerts == NULL) {
         errbuf_set(errbuf, errbuf_size, "out of memory");
         rc = P2N_ENOMEM;
         goto fail;
@@ -1461,7 +1466,7 @@ int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *out
     return rc;
 }
 
-int p2n_sync_full(P2nService *s, long *queued)
+int p2n_sync_resync(P2nService *s, long *queued)
 {
     P2nErr err;
     p2n_err_clear(&err);
@@ -1477,7 +1482,7 @@ int p2n_sync_full(P2nService *s, long *queued)
         rc = err.code ? err.code : P2N_ENOMEM;
     for (size_t i = 0; rc == 0 && i < s->map->nentities; i++) {
         const char *p[1] = {s->map->entities[i].name};
-        rc = pgu_query(s->pg, sql, 1, p, NULL, "could not queue a full sync", &err);
+        rc = pgu_query(s->pg, sql, 1, p, NULL, "could not queue a resync", &err);
         if (rc == 0)
             n++;
     }
@@ -1487,6 +1492,134 @@ int p2n_sync_full(P2nService *s, long *queued)
     pthread_mutex_unlock(&s->lock);
     if (queued)
         *queued = n;
+    return rc;
+}
+
+/* ---- full sync, verify, conflicts (src/sync/fullsync.c, verify.c, conflicts.c) ---- */
+
+static int tool_env_open(P2nService *s, FsEnv *env, P2nErr *err)
+{
+    if (getenv("P2N_SYNC_SCHEMA") == NULL || strcmp(getenv("P2N_SYNC_SCHEMA"), s->schema) != 0)
+        setenv("P2N_SYNC_SCHEMA", s->schema, 1); /* FsEnv reads the sync schema from there */
+    return fullsync_env_open(s->path, env, NULL, err);
+}
+
+int p2n_sync_full(P2nService *s, const char *type, P2nFullSyncStats *st)
+{
+    memset(st, 0, sizeof(*st));
+    P2nErr err;
+    p2n_err_clear(&err);
+    FsEnv env;
+    int rc = tool_env_open(s, &env, &err);
+    if (rc == 0) {
+        FullsyncOptions o;
+        memset(&o, 0, sizeof(o));
+        o.type = type;
+        FullsyncResult res;
+        memset(&res, 0, sizeof(res));
+        rc = fullsync_run(&env, &o, &res, &err);
+        st->rows = res.rows;
+        st->orphans_removed = res.orphans_removed;
+        st->seconds = res.seconds;
+        fullsync_result_free(&res);
+        fullsync_env_close(&env);
+    }
+    if (rc < 0)
+        set_last_error(s, &err);
+    return rc;
+}
+
+int p2n_verify_consistency(P2nService *s, int repair, P2nVerifyStats *st)
+{
+    memset(st, 0, sizeof(*st));
+    P2nErr err;
+    p2n_err_clear(&err);
+    FsEnv env;
+    int rc = tool_env_open(s, &env, &err);
+    if (rc == 0) {
+        VerifyOptions o;
+        memset(&o, 0, sizeof(o));
+        o.repair = repair != 0;
+        VerifyResult res;
+        memset(&res, 0, sizeof(res));
+        rc = verify_run(&env, &o, &res, &err);
+        st->types = (long long)res.ntypes;
+        st->differences = res.differences;
+        st->queued = res.queued;
+        st->seconds = res.seconds;
+        verify_result_free(&res);
+        fullsync_env_close(&env);
+    }
+    if (rc < 0)
+        set_last_error(s, &err);
+    return rc;
+}
+
+int p2n_conflict_detect(P2nService *s, const char *type, const char *id, P2nConflictReport *r)
+{
+    memset(r, 0, sizeof(*r));
+    P2nErr err;
+    p2n_err_clear(&err);
+    FsEnv env;
+    int rc = tool_env_open(s, &env, &err);
+    if (rc == 0) {
+        ConflictReport cr;
+        memset(&cr, 0, sizeof(cr));
+        rc = conflicts_detect(&env, type, id, &cr, &err);
+        if (rc == 0) {
+            r->in_postgres = cr.in_postgres;
+            r->in_neo4j = cr.in_neo4j;
+            r->nfields = cr.nfields;
+            P2nBuf b;
+            p2n_buf_init(&b);
+            conflicts_report_json(&cr, type, id, &b);
+            p2n_buf_append(&b, "", 1);
+            r->json = p2n_buf_steal(&b);
+            if (r->json == NULL)
+                rc = p2n_err_set(&err, P2N_ENOMEM, "out of memory");
+        }
+        conflicts_report_free(&cr);
+        fullsync_env_close(&env);
+    }
+    if (rc < 0)
+        set_last_error(s, &err);
+    return rc;
+}
+
+void p2n_conflict_report_free(P2nConflictReport *r)
+{
+    if (r == NULL)
+        return;
+    free(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+int p2n_conflict_resolve(P2nService *s, const char *type, const char *id)
+{
+    P2nErr err;
+    p2n_err_clear(&err);
+    if (mapping_entity_find(s->map, type) == NULL) {
+        p2n_err_set(&err, P2N_ENOTFOUND, "entity type \"%s\" is not in the mapping", type);
+        set_last_error(s, &err);
+        return err.code;
+    }
+    pthread_mutex_lock(&s->lock);
+    int rc = pg_ensure(s, &err);
+    char *sql = rc == 0 ? pgu_schema_subst("INSERT INTO @SCHEMA@.graph_sync_log (version, op, entity_type, entity_ids)"
+                                           " VALUES (nextval('@SCHEMA@.graph_sync_version_seq'::regclass), 'u', $1,"
+                                           " ARRAY[$2::text])",
+                                           s->schema, &err)
+                      : NULL;
+    if (rc == 0 && sql == NULL)
+        rc = err.code ? err.code : P2N_ENOMEM;
+    if (rc == 0) {
+        const char *p[2] = {type, id};
+        rc = pgu_query(s->pg, sql, 2, p, NULL, "could not queue the entity", &err);
+    }
+    free(sql);
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -1580,6 +1713,7 @@ void p2n_service_close(P2nService *s)
     p2n_metrics_free(s->reg);
     mapping_free(s->map);
     free(s->schema);
+    free(s->path);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->snap_lock);
     free(s);

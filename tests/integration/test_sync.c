@@ -364,7 +364,7 @@ static void test_init_and_full_sync(void **state)
     assert_true(neo_int("SHOW CONSTRAINTS YIELD name WHERE name STARTS WITH 'p2n_' RETURN count(*)") >= 10);
 
     long queued = 0;
-    assert_int_equal(p2n_sync_full(g_svc, &queued), 0);
+    assert_int_equal(p2n_sync_resync(g_svc, &queued), 0);
     assert_int_equal(queued, 12);
     int64_t t0 = p2n_now_mono_ms();
     P2nSyncStats st = sync_all();
@@ -528,6 +528,47 @@ static void test_update_while_in_progress(void **state)
     expect_graph_equals_pg(NULL);
 }
 
+/* The public API's verify, conflict detection / resolution and streaming full sync agree with the
+   engine's writes. */
+static void test_verify_conflicts_full_sync(void **state)
+{
+    (void)state;
+    P2nVerifyStats vs;
+    assert_int_equal(p2n_verify_consistency(g_svc, 0, &vs), 0);
+    fprintf(stderr, "verify: %lld types, %lld differences in %.2f s\n", vs.types, vs.differences, vs.seconds);
+    assert_int_equal(vs.types, 12);
+    assert_int_equal(vs.differences, 0);
+
+    /* a node changed behind pg2neo's back: a conflict; PostgreSQL wins */
+    Strs t = neo_strs("MATCH (b:Bill {id: '" B_NEW "'}) SET b.title = 'tampered' RETURN b.title");
+    strs_free(&t);
+    P2nConflictReport r;
+    assert_int_equal(p2n_conflict_detect(g_svc, "Bill", B_NEW, &r), 0);
+    assert_true(r.in_postgres && r.in_neo4j);
+    assert_true(r.nfields >= 1);
+    assert_non_null(strstr(r.json, "title"));
+    p2n_conflict_report_free(&r);
+    assert_int_equal(p2n_verify_consistency(g_svc, 0, &vs), 0);
+    assert_int_equal(vs.differences, 1);
+    assert_int_equal(p2n_conflict_resolve(g_svc, "Bill", B_NEW), 0);
+    assert_int_equal(p2n_conflict_resolve(g_svc, "NoSuchType", "1"), P2N_ENOTFOUND);
+    P2nSyncStats st = sync_all();
+    assert_int_equal(st.synced_count, 1);
+    assert_int_equal(p2n_conflict_detect(g_svc, "Bill", B_NEW, &r), 0);
+    assert_int_equal(r.nfields, 0);
+    p2n_conflict_report_free(&r);
+    expect_graph_equals_pg(NULL);
+
+    /* the streaming full sync over a graph that lost nodes puts them back */
+    t = neo_strs("MATCH (c:Claim) WITH c LIMIT 5 DETACH DELETE c RETURN 1");
+    strs_free(&t);
+    P2nFullSyncStats fs;
+    assert_int_equal(p2n_sync_full(g_svc, "Claim", &fs), 0);
+    fprintf(stderr, "full sync of Claim: %lld rows in %.2f s\n", fs.rows, fs.seconds);
+    assert_int_equal(fs.rows, pg_int("SELECT count(*) FROM claims"));
+    expect_graph_equals_pg(NULL);
+}
+
 /* A uniqueness constraint in Neo4j that one bill's new title violates: a permanent error for that
    bill only, among every bill changed in the same batches. */
 static void test_poison_entity(void **state)
@@ -569,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_every_kind_of_change),
         cmocka_unit_test(test_hostile_values),
         cmocka_unit_test(test_update_while_in_progress),
+        cmocka_unit_test(test_verify_conflicts_full_sync),
         cmocka_unit_test(test_poison_entity),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
