@@ -325,20 +325,32 @@ static int teardown(void **state)
 {
     (void)state;
     p2n_service_close(g_svc);
+    g_svc = NULL;
     if (g_neo)
         bolt_conn_close(g_neo);
+    g_neo = NULL;
     if (g_pg)
         PQfinish(g_pg);
+    g_pg = NULL;
     if (g_started)
         sh("'%s/scripts/services' stop neo4j >/dev/null 2>&1", g_src);
+    g_started = false;
     if (g_dir[0])
         sh("rm -rf '%s'", g_dir);
+    g_dir[0] = '\0';
     if (g_base[0]) {
         PGconn *admin = PQconnectdb(g_base);
         PQclear(PQexec(admin, "DROP DATABASE IF EXISTS sync_test WITH (FORCE)"));
         PQfinish(admin);
     }
+    g_base[0] = '\0';
     return 0;
+}
+
+/* A failed group setup skips the group teardown: the private Neo4j must not outlive us. */
+static void cleanup_at_exit(void)
+{
+    teardown(NULL);
 }
 
 static void report_line(void *ctx, const char *line)
@@ -613,5 +625,6 @@ int main(void)
         cmocka_unit_test(test_verify_conflicts_full_sync),
         cmocka_unit_test(test_poison_entity),
     };
+    atexit(cleanup_at_exit);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
