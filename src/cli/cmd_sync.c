@@ -1,6 +1,6 @@
 /*
  * pg2neo sync: the seed's runBatchSync from the command line. `--once` runs one batch (claim up
- * to --limit entities, write them, record the outcome) and prints its figures; `--resync` first
+ * to --limit entities, write them, record the outcome) and prints its figures; `--full` first
  * queues a resync of every mapped type (the path a TRUNCATE takes) and then runs batches until
  * nothing is left to claim. (`pg2neo full-sync` is the streaming initial load.)
  */
@@ -14,12 +14,12 @@
 static void sync_help(void)
 {
     printf("usage: pg2neo sync --once [--limit N] [--timeout MS] [--config MAPPING] [--json]\n"
-           "       pg2neo sync --resync [--limit N] [--timeout MS] [--config MAPPING] [--json]\n\n"
+           "       pg2neo sync --full [--limit N] [--timeout MS] [--config MAPPING] [--json]\n\n"
            "--once runs one batch: claims up to N pending entities (default: the mapping's\n"
            "batchSizeLimit), reads their rows, writes them to Neo4j in one transaction with a deadline\n"
            "of MS milliseconds (default syncTimeoutMs), and records the batch. Prints totalEntities,\n"
            "syncedCount, failedCount and duration (ms).\n"
-           "--resync queues a resync of every mapped type (each is read whole; what PostgreSQL no longer\n"
+           "--full queues a resync of every mapped type (each is read whole; what PostgreSQL no longer\n"
            "has is removed), then runs batches until none is left to claim. For a first load of a large\n"
            "database use `pg2neo full-sync`, which streams in chunks and resumes.\n"
            "The mapping is --config, else $P2N_MAPPING, else mapping.yaml.\n\n"
@@ -66,7 +66,7 @@ static int sync_run(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--once") == 0) {
             once = 1;
-        } else if (strcmp(a, "--resync") == 0) {
+        } else if (strcmp(a, "--full") == 0) {
             full = 1;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
@@ -83,7 +83,7 @@ static int sync_run(int argc, char **argv)
         }
     }
     if (once == full) {
-        cli_errorf("give exactly one of --once and --resync");
+        cli_errorf("give exactly one of --once and --full");
         return CLI_USAGE;
     }
     if (path == NULL)
@@ -128,4 +128,4 @@ static int sync_run(int argc, char **argv)
     return rc < 0 ? CLI_FAIL : CLI_OK;
 }
 
-const CliCommand cli_cmd_sync = {"sync", "run one sync batch (--once), or resync every type (--resync)", sync_run, sync_help};
+const CliCommand cli_cmd_sync = {"sync", "run one sync batch (--once), or resync every type (--full)", sync_run, sync_help};

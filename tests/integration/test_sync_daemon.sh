@@ -60,7 +60,7 @@ echo "$dry" | grep -q 'would capture public.bills as Bill' || fail "init --dry-r
 [ "$(psql -qtAc "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'graph_sync%'")" = 0 ] || fail "init --dry-run changed the database"
 "$bin" init --config "$m" >/dev/null || fail "init"
 "$bin" init --config "$m" | grep -q 'is up to date' || fail "a second init is not a no-op"
-out=$("$bin" sync --resync --config "$m" --json) || fail "sync --resync"
+out=$("$bin" sync --full --config "$m" --json) || fail "sync --full"
 note "resync of every type: $out"
 echo "$out" | grep -q '"failedCount":0' || fail "full sync had failures"
 
