@@ -123,6 +123,11 @@ int p2n_service_install(P2nService *s, int dry_run, P2nReportFn report, void *re
 /* Current status (queue counts read from PostgreSQL). */
 int p2n_service_status(P2nService *s, P2nServiceStatus *st);
 
+/* The status as GET /api/sync/status returns it (the seed's field names, per-type counts, the
+   oldest pending age, the lag, recent batches and failures, alerts), after folding the change
+   log. *json is from malloc(); the caller frees it. */
+int p2n_service_status_json(P2nService *s, char **json);
+
 /* The seed's runBatchSync(limit, timeout): claims up to limit entities (<= 0: batchSizeLimit)
    and syncs them with a deadline of timeout_ms (<= 0: syncTimeoutMs). */
 int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *st);

@@ -16,6 +16,7 @@ extern const CliCommand cli_cmd_uninstall;
 extern const CliCommand cli_cmd_triggers;
 extern const CliCommand cli_cmd_sync;
 extern const CliCommand cli_cmd_run;
+extern const CliCommand cli_cmd_status;
 extern const CliCommand cli_cmd_full_sync;
 extern const CliCommand cli_cmd_verify;
 extern const CliCommand cli_cmd_conflicts;
@@ -29,6 +30,7 @@ static const CliCommand *const commands[] = {
     &cli_cmd_triggers,
     &cli_cmd_sync,
     &cli_cmd_run,
+    &cli_cmd_status,
     &cli_cmd_full_sync,
     &cli_cmd_verify,
     &cli_cmd_conflicts,

@@ -1440,6 +1440,37 @@ int p2n_service_status(P2nService *s, P2nServiceStatus *st)
     return rc;
 }
 
+int p2n_service_status_json(P2nService *s, char **json)
+{
+    *json = NULL;
+    P2nErr err;
+    p2n_err_clear(&err);
+    pthread_mutex_lock(&s->lock);
+    int rc = pg_ensure(s, &err);
+    if (rc == 0) {
+        P2nErr e1;
+        p2n_err_clear(&e1);
+        if (pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
+            P2N_DEBUG("status: could not fold", "error=\"%s\"", e1.msg);
+    }
+    P2nErr e2;
+    p2n_err_clear(&e2);
+    (void)neo_ensure(s, &e2); /* only to report neo4jConnected */
+    if (rc < 0)
+        set_last_error(s, &err);
+    pthread_mutex_unlock(&s->lock);
+    hook_tick(s); /* loads the snapshot the HTTP API serves */
+    P2nBuf b;
+    p2n_buf_init(&b);
+    int r2 = prov_status(s, &b);
+    if (r2 < 0 || b.failed) {
+        p2n_buf_free(&b);
+        return r2 < 0 ? r2 : P2N_ENOMEM;
+    }
+    *json = p2n_buf_steal(&b);
+    return rc;
+}
+
 int p2n_sync_batch(P2nService *s, long limit, long timeout_ms, P2nSyncStats *out)
 {
     memset(out, 0, sizeof(*out));
