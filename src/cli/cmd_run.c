@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/sdnotify.h"
 #include "common/log.h"
 #include "pg2neo.h"
 
@@ -154,7 +155,11 @@ static int run_run(int argc, char **argv)
         if (rc < 0)
             P2N_WARN("HTTP status API not started", "error=\"%s\"", p2n_service_error(s));
     }
+    /* systemd (Type=notify): ready once configured and serving; the watchdog is fed from the
+       daemon loop's periodic hook, so it proves the loop, not just the process, is alive. */
+    p2n_sd_notify("READY=1\nSTATUS=syncing");
     rc = p2n_scheduler_run(s, &g_stop);
+    p2n_sd_notify("STOPPING=1");
     p2n_service_close(s);
     free(token);
     return rc < 0 ? CLI_FAIL : CLI_OK;

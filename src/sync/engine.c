@@ -3,6 +3,7 @@
  * daemon's hooks and the HTTP provider. See engine.h for the shape of one batch.
  */
 #include "sync/engine.h"
+#include "common/sdnotify.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -1025,6 +1026,8 @@ static int hook_batch(void *ctx, SyncBatchStats *st, P2nErr *err)
 static void hook_tick(void *ctx)
 {
     P2nService *s = ctx;
+    if (p2n_sd_watchdog_ms() > 0)
+        p2n_sd_notify("WATCHDOG=1");
     HttpPgSnapshot snap;
     P2nErr err;
     pthread_mutex_lock(&s->lock);
