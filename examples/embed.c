@@ -9,6 +9,8 @@
  * The mapping names the servers (or DATABASE_URL / NEO4J_URI / NEO4J_PASSWORD are used). Run
  * `pg2neo init --config MAPPING` once first.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, when built with -std=c11 */
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
