@@ -20,6 +20,7 @@ extern const CliCommand cli_cmd_status;
 extern const CliCommand cli_cmd_full_sync;
 extern const CliCommand cli_cmd_verify;
 extern const CliCommand cli_cmd_conflicts;
+extern const CliCommand cli_cmd_resolve;
 
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
@@ -34,6 +35,7 @@ static const CliCommand *const commands[] = {
     &cli_cmd_full_sync,
     &cli_cmd_verify,
     &cli_cmd_conflicts,
+    &cli_cmd_resolve,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
