@@ -83,9 +83,10 @@ kill -9 "${pids[1]}"
 wait "${pids[1]}" 2>/dev/null || true
 start_daemon 1
 sleep 2
-note "Neo4j stopped for 8 s"
+outage=${P2N_SYNC_TEST_OUTAGE_S:-8}
+note "Neo4j stopped for $outage s"
 scripts/services stop neo4j >/dev/null 2>&1
-sleep 8
+sleep "$outage"
 for i in 0 1 2; do kill -0 "${pids[$i]}" 2>/dev/null || fail "daemon $i exited while Neo4j was down"; done
 scripts/services start neo4j >/dev/null 2>&1 || fail "could not start Neo4j again"
 note "Neo4j back"
