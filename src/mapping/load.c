@@ -507,6 +507,64 @@ static void load_sync(Ld *ld, Mapping *m, const yaml_node_t *n)
              (long long)m->sync.backoff_cap_ms, (long long)m->sync.backoff_base_ms);
 }
 
+/* The alerts section (thresholds and windows of the daemon's alert rules; -1 disables a rule). */
+static void load_alerts(Ld *ld, Mapping *m, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"pendingThreshold",  "pendingForMs",      "failedThreshold",
+                                       "failedWindowMs",    "latencyMs",         "batchDurationMs",
+                                       "conflictsThreshold", "stalenessWarnMs",  "stalenessAlertMs",
+                                       "webhookUrl",        "webhookTimeoutMs"};
+    if (!check_map(ld, n, "alerts", keys, sizeof(keys) / sizeof(keys[0])))
+        return;
+    MappingAlerts *a = &m->alerts;
+    struct {
+        const char *key;
+        int64_t *dst;
+        int64_t min, max;
+    } ints[] = {
+        {"pendingThreshold", &a->pending_threshold, -1, INT32_MAX},
+        {"pendingForMs", &a->pending_for_ms, 0, INT32_MAX},
+        {"failedThreshold", &a->failed_threshold, -1, INT32_MAX},
+        {"failedWindowMs", &a->failed_window_ms, 1000, INT32_MAX},
+        {"latencyMs", &a->latency_ms, -1, INT32_MAX},
+        {"batchDurationMs", &a->batch_duration_ms, -1, INT32_MAX},
+        {"conflictsThreshold", &a->conflicts_threshold, -1, INT32_MAX},
+        {"stalenessWarnMs", &a->staleness_warn_ms, -1, INT32_MAX},
+        {"stalenessAlertMs", &a->staleness_alert_ms, -1, INT32_MAX},
+        {"webhookTimeoutMs", &a->webhook_timeout_ms, 100, 60000},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        yaml_node_t *v = map_get(ld, n, ints[i].key);
+        if (v)
+            parse_int(ld, v, ints[i].key, ints[i].min, ints[i].max, ints[i].dst);
+    }
+    yaml_node_t *v = map_get(ld, n, "webhookUrl");
+    if (v) {
+        char *url = scalar(ld, v, "webhookUrl");
+        if (url != NULL && url[0] == '\0') {
+            free(url); /* "" = no webhook */
+        } else if (url != NULL) {
+            const char *host = url + 7;
+            size_t hl = strcspn(host, "/?#");
+            bool ctl = false;
+            for (const char *c = url; *c; c++)
+                ctl = ctl || (unsigned char)*c <= 0x20 || *c == 0x7f;
+            if (strncmp(url, "http://", 7) != 0)
+                lerr(ld, v, "webhookUrl must start with \"http://\" (https is not supported; use a local relay)");
+            else if (ctl)
+                lerr(ld, v, "webhookUrl must not contain spaces or control characters");
+            else if (memchr(host, '@', hl) != NULL)
+                lerr(ld, v, "webhookUrl must not carry credentials");
+            else if (hl == 0 || host[0] == ':')
+                lerr(ld, v, "webhookUrl has no host");
+            set_str(&a->webhook_url, url);
+        }
+    }
+    if (a->staleness_warn_ms >= 0 && a->staleness_alert_ms >= 0 && a->staleness_warn_ms > a->staleness_alert_ms)
+        lerr(ld, n, "stalenessWarnMs (%lld) is greater than stalenessAlertMs (%lld)",
+             (long long)a->staleness_warn_ms, (long long)a->staleness_alert_ms);
+}
+
 /* Property selection keys shared by entities and join-table relationships. */
 static void load_props(Ld *ld, MappingEntity *e, const yaml_node_t *n, const char *what)
 {
@@ -840,16 +898,17 @@ static void mapping_defaults(Mapping *m, Ld *ld)
     m->sync.max_attempts = 3;
     m->sync.backoff_base_ms = 1000;
     m->sync.backoff_cap_ms = 60000;
+    m->alerts = (MappingAlerts){100, 300000, 5, 3600000, 5000, 120000, 0, 3600000, 86400000, NULL, 5000};
 }
 
 static void load_root(Ld *ld, Mapping *m, const yaml_node_t *root)
 {
-    static const char *const keys[] = {"version", "source", "target", "sync", "entities", "relationships"};
+    static const char *const keys[] = {"version", "source", "target", "sync", "alerts", "entities", "relationships"};
     if (root == NULL) {
         lerr(ld, NULL, "the mapping is empty");
         return;
     }
-    if (!check_map(ld, root, "the mapping", keys, 6))
+    if (!check_map(ld, root, "the mapping", keys, 7))
         return;
     yaml_node_t *v;
     if ((v = map_get(ld, root, "version")) != NULL) {
@@ -863,6 +922,8 @@ static void load_root(Ld *ld, Mapping *m, const yaml_node_t *root)
         load_target(ld, m, v);
     if ((v = map_get(ld, root, "sync")) != NULL)
         load_sync(ld, m, v);
+    if ((v = map_get(ld, root, "alerts")) != NULL)
+        load_alerts(ld, m, v);
     yaml_node_t *ents = map_get(ld, root, "entities"), *links = map_get(ld, root, "relationships");
     size_t ne = 0, nl = 0;
     if (ents == NULL)
@@ -1102,5 +1163,6 @@ void mapping_free(Mapping *m)
         free(m->neo4j_password);
     }
     free(m->neo4j_database);
+    free(m->alerts.webhook_url);
     free(m);
 }

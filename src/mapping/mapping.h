@@ -188,6 +188,22 @@ typedef struct MappingSync {
     int64_t backoff_cap_ms;    /* backoffCapMs, 60000 */
 } MappingSync;
 
+/* The alerts section: thresholds and windows of the daemon's alert rules (src/sync/alerts.h).
+   A threshold of -1 disables its rule. */
+typedef struct MappingAlerts {
+    int64_t pending_threshold;   /* pendingThreshold, 100 (pending entities) */
+    int64_t pending_for_ms;      /* pendingForMs, 300000 */
+    int64_t failed_threshold;    /* failedThreshold, 5 (failed attempts in the window) */
+    int64_t failed_window_ms;    /* failedWindowMs, 3600000 */
+    int64_t latency_ms;          /* latencyMs, 5000 (commit-to-graph latency) */
+    int64_t batch_duration_ms;   /* batchDurationMs, 120000 */
+    int64_t conflicts_threshold; /* conflictsThreshold, 0 */
+    int64_t staleness_warn_ms;   /* stalenessWarnMs, 3600000 */
+    int64_t staleness_alert_ms;  /* stalenessAlertMs, 86400000 */
+    char *webhook_url;           /* webhookUrl, NULL = no webhook */
+    int64_t webhook_timeout_ms;  /* webhookTimeoutMs, 5000 */
+} MappingAlerts;
+
 typedef struct Mapping {
     char *path; /* as given, for messages */
     /* source */
@@ -199,6 +215,7 @@ typedef struct Mapping {
     char *neo4j_password; /* NEO4J_PASSWORD, `password:` or `password_file:`; never printed */
     char *neo4j_database; /* "" = the server's default database */
     MappingSync sync;
+    MappingAlerts alerts;
     MappingEntity *entities;
     size_t nentities;
 } Mapping;

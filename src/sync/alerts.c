@@ -18,6 +18,7 @@
 #include "common/time.h"
 
 #define FAIL_SAMPLES 1024
+#define WEBHOOK_QUEUE 64
 
 typedef struct FailSample {
     int64_t t_ms;
@@ -38,6 +39,15 @@ struct SyncAlerts {
     FailSample fails[FAIL_SAMPLES]; /* ring, oldest first from fail_head */
     size_t fail_head;
     size_t fail_n;
+    /* the webhook worker (sync_alerts_set_webhook): a queue of JSON bodies POSTed in order */
+    bool wh_on, wh_stop;
+    pthread_t wh_thread;
+    pthread_mutex_t wh_lock;
+    pthread_cond_t wh_cond;
+    char *wh_url, *wh_token;
+    int wh_timeout_ms;
+    char *wh_q[WEBHOOK_QUEUE];
+    size_t wh_head, wh_n;
 };
 
 static const char *const alert_names[SYNC_ALERT_COUNT] = {
@@ -145,6 +155,8 @@ SyncAlerts *sync_alerts_new(const SyncAlertConfig *cfg)
     if (a == NULL)
         return NULL;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->wh_lock, NULL);
+    pthread_cond_init(&a->wh_cond, NULL);
     if (cfg != NULL)
         a->cfg = *cfg;
     else
@@ -158,8 +170,51 @@ void sync_alerts_free(SyncAlerts *a)
 {
     if (a == NULL)
         return;
+    if (a->wh_on) {
+        pthread_mutex_lock(&a->wh_lock);
+        a->wh_stop = true;
+        pthread_cond_signal(&a->wh_cond);
+        pthread_mutex_unlock(&a->wh_lock);
+        pthread_join(a->wh_thread, NULL);
+    }
+    if (a->wh_n > 0)
+        P2N_WARN("alert webhook calls not sent at shutdown", "count=%zu", a->wh_n);
+    for (size_t i = 0; i < a->wh_n; i++)
+        free(a->wh_q[(a->wh_head + i) % WEBHOOK_QUEUE]);
+    free(a->wh_url);
+    if (a->wh_token != NULL) {
+        memset(a->wh_token, 0, strlen(a->wh_token));
+        free(a->wh_token);
+    }
+    pthread_cond_destroy(&a->wh_cond);
+    pthread_mutex_destroy(&a->wh_lock);
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+void sync_alert_config_from_mapping(const MappingAlerts *ma, SyncAlertConfig *cfg)
+{
+    sync_alert_config_defaults(cfg);
+    struct {
+        SyncAlertKind kind;
+        int64_t value;
+        double scale; /* the mapping's unit to the rule's */
+    } t[] = {
+        {SYNC_ALERT_PENDING_ENTITIES, ma->pending_threshold, 1},
+        {SYNC_ALERT_FAILED_SYNCS, ma->failed_threshold, 1},
+        {SYNC_ALERT_SYNC_LATENCY, ma->latency_ms, 1000},
+        {SYNC_ALERT_BATCH_DURATION, ma->batch_duration_ms, 1000},
+        {SYNC_ALERT_CONFLICTS, ma->conflicts_threshold, 1},
+        {SYNC_ALERT_STALENESS_WARNING, ma->staleness_warn_ms, 1000},
+        {SYNC_ALERT_STALENESS, ma->staleness_alert_ms, 1000},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        SyncAlertRule *r = &cfg->rules[t[i].kind];
+        r->enabled = t[i].value >= 0;
+        r->threshold = t[i].value >= 0 ? (double)t[i].value / t[i].scale : 0;
+    }
+    cfg->rules[SYNC_ALERT_PENDING_ENTITIES].for_ms = ma->pending_for_ms;
+    cfg->failed_window_ms = ma->failed_window_ms > 0 ? ma->failed_window_ms : cfg->failed_window_ms;
 }
 
 const SyncAlertConfig *sync_alerts_config(const SyncAlerts *a) { return &a->cfg; }
@@ -585,32 +640,46 @@ int sync_webhook_post(const SyncWebhookConfig *wh, const char *body, size_t len,
     return 0;
 }
 
-int sync_alerts_notify(const SyncAlertConfig *cfg, const SyncAlertEvent *events, size_t n,
-                       const SyncWebhookConfig *wh)
+/* Logs each event once; copies those worth a webhook call (firing, resolved) into post. */
+static size_t log_events(const SyncAlertConfig *cfg, const SyncAlertEvent *events, size_t n, SyncAlertEvent *post,
+                         size_t max)
 {
-    SyncAlertEvent post[SYNC_ALERT_COUNT * 2];
     size_t npost = 0;
     for (size_t i = 0; i < n; i++) {
         const SyncAlertEvent *e = &events[i];
         char desc[128], val[40];
         sync_alert_describe(cfg, e->kind, desc, sizeof(desc));
         p2n_metric_format_value(e->value, val, sizeof(val));
-        P2nLogLevel lvl = P2N_LOG_DEBUG;
-        const char *msg = "alert state changed";
+        P2nLogLevel lvl = P2N_LOG_INFO;
+        const char *msg = e->to == SYNC_ALERT_STATE_PENDING ? "alert pending" : "alert cleared";
         if (e->to == SYNC_ALERT_STATE_FIRING) {
             lvl = strcmp(sync_alert_severity(e->kind), "critical") == 0 ? P2N_LOG_ERROR : P2N_LOG_WARN;
             msg = "alert firing";
         } else if (e->from == SYNC_ALERT_STATE_FIRING) {
-            lvl = P2N_LOG_INFO;
             msg = "alert resolved";
         }
         p2n_log(lvl, msg, "alert=%s severity=%s state=%s previous=%s value=%s rule=\"%s\"", sync_alert_name(e->kind),
                 sync_alert_severity(e->kind), sync_alert_state_name(e->to), sync_alert_state_name(e->from), val,
                 desc);
-        if ((e->to == SYNC_ALERT_STATE_FIRING || e->from == SYNC_ALERT_STATE_FIRING) &&
-            npost < sizeof(post) / sizeof(post[0]))
+        if ((e->to == SYNC_ALERT_STATE_FIRING || e->from == SYNC_ALERT_STATE_FIRING) && npost < max)
             post[npost++] = *e;
     }
+    return npost;
+}
+
+static void log_webhook_error(P2nErr *err)
+{
+    for (char *c = err->msg; *c; c++) /* keep the logfmt value quoted once */
+        if (*c == '"' || *c == '\\')
+            *c = '\'';
+    P2N_WARN("could not post alert webhook", "error=\"%s\"", err->msg);
+}
+
+int sync_alerts_notify(const SyncAlertConfig *cfg, const SyncAlertEvent *events, size_t n,
+                       const SyncWebhookConfig *wh)
+{
+    SyncAlertEvent post[SYNC_ALERT_COUNT * 2];
+    size_t npost = log_events(cfg, events, n, post, sizeof(post) / sizeof(post[0]));
     if (wh == NULL || wh->url == NULL || wh->url[0] == '\0' || npost == 0)
         return 0;
     P2nBuf body;
@@ -623,11 +692,103 @@ int sync_alerts_notify(const SyncAlertConfig *cfg, const SyncAlertEvent *events,
     else
         p2n_err_set(&err, rc, "out of memory");
     p2n_buf_free(&body);
-    if (rc != 0) {
-        for (char *c = err.msg; *c; c++) /* keep the logfmt value quoted once */
-            if (*c == '"' || *c == '\\')
-                *c = '\'';
-        P2N_WARN("could not post alert webhook", "error=\"%s\"", err.msg);
-    }
+    if (rc != 0)
+        log_webhook_error(&err);
     return rc;
+}
+
+static void *webhook_worker(void *arg)
+{
+    SyncAlerts *a = arg;
+    pthread_mutex_lock(&a->wh_lock);
+    for (;;) {
+        while (a->wh_n == 0 && !a->wh_stop)
+            pthread_cond_wait(&a->wh_cond, &a->wh_lock);
+        if (a->wh_stop)
+            break;
+        char *body = a->wh_q[a->wh_head];
+        a->wh_head = (a->wh_head + 1) % WEBHOOK_QUEUE;
+        a->wh_n--;
+        pthread_mutex_unlock(&a->wh_lock);
+        SyncWebhookConfig wh = {a->wh_url, a->wh_token, a->wh_timeout_ms};
+        P2nErr err;
+        p2n_err_clear(&err);
+        if (sync_webhook_post(&wh, body, strlen(body), &err) != 0)
+            log_webhook_error(&err);
+        else
+            P2N_DEBUG("alert webhook posted", "bytes=%zu", strlen(body));
+        free(body);
+        pthread_mutex_lock(&a->wh_lock);
+    }
+    pthread_mutex_unlock(&a->wh_lock);
+    return NULL;
+}
+
+int sync_alerts_set_webhook(SyncAlerts *a, const SyncWebhookConfig *wh, P2nErr *err)
+{
+    if (a->wh_on)
+        return p2n_err_set(err, P2N_ESTATE, "the alert webhook is already set");
+    if (wh == NULL || wh->url == NULL || wh->url[0] == '\0')
+        return 0;
+    WebhookUrl u;
+    int rc = url_parse(wh->url, &u, err);
+    if (rc != 0)
+        return rc;
+    if (wh->bearer_token != NULL && strpbrk(wh->bearer_token, "\r\n") != NULL)
+        return p2n_err_set(err, P2N_EINVAL, "webhook bearer token contains a line break");
+    a->wh_url = strdup(wh->url);
+    a->wh_token = wh->bearer_token && *wh->bearer_token ? strdup(wh->bearer_token) : NULL;
+    a->wh_timeout_ms = wh->timeout_ms;
+    if (a->wh_url == NULL || (wh->bearer_token && *wh->bearer_token && a->wh_token == NULL))
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    if (pthread_create(&a->wh_thread, NULL, webhook_worker, a) != 0)
+        return p2n_err_set(err, P2N_ENOMEM, "could not start the alert webhook thread");
+    a->wh_on = true;
+    return 0;
+}
+
+void sync_alerts_report(SyncAlerts *a, const SyncAlertEvent *events, size_t n)
+{
+    SyncAlertEvent post[SYNC_ALERT_COUNT * 2];
+    size_t npost = log_events(&a->cfg, events, n, post, sizeof(post) / sizeof(post[0]));
+    if (!a->wh_on || npost == 0)
+        return;
+    P2nBuf body;
+    p2n_buf_init(&body);
+    if (sync_alert_events_json(&a->cfg, post, npost, &body) != 0 || body.failed || body.data == NULL) {
+        p2n_buf_free(&body);
+        P2N_WARN("could not post alert webhook", "error=\"out of memory\"");
+        return;
+    }
+    pthread_mutex_lock(&a->wh_lock);
+    if (a->wh_n == WEBHOOK_QUEUE) {
+        pthread_mutex_unlock(&a->wh_lock);
+        p2n_buf_free(&body);
+        P2N_WARN("alert webhook queue full, call dropped", "queued=%d", WEBHOOK_QUEUE);
+        return;
+    }
+    a->wh_q[(a->wh_head + a->wh_n) % WEBHOOK_QUEUE] = (char *)body.data; /* a P2nBuf is NUL-terminated */
+    a->wh_n++;
+    pthread_cond_signal(&a->wh_cond);
+    pthread_mutex_unlock(&a->wh_lock);
+}
+
+SyncAlerts *sync_alerts_from_mapping(const MappingAlerts *ma, P2nErr *err)
+{
+    SyncAlertConfig cfg;
+    sync_alert_config_from_mapping(ma, &cfg);
+    SyncAlerts *a = sync_alerts_new(&cfg);
+    if (a == NULL) {
+        p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const char *tok = getenv("P2N_ALERT_WEBHOOK_TOKEN");
+    if (tok != NULL && *tok != '\0')
+        p2n_log_add_secret(tok);
+    SyncWebhookConfig wh = {ma->webhook_url, tok, (int)ma->webhook_timeout_ms};
+    if (sync_alerts_set_webhook(a, &wh, err) != 0) {
+        sync_alerts_free(a);
+        return NULL;
+    }
+    return a;
 }

@@ -36,6 +36,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/metrics.h"
+#include "mapping/mapping.h"
 
 typedef enum SyncAlertKind {
     SYNC_ALERT_PENDING_ENTITIES = 0,
@@ -156,12 +157,37 @@ typedef struct SyncWebhookConfig {
 int sync_webhook_post(const SyncWebhookConfig *wh, const char *body, size_t len, P2nErr *err);
 
 /*
- * Logs each event once (firing: warn, or error for critical rules; resolved: info; pending
- * transitions: debug) and, when wh has a URL and some event is a firing or a resolution, POSTs
- * those events in one webhook call. Returns 0, or the webhook's error (already logged).
+ * Logs each event once (as sync_alerts_report does) and, when wh has a URL and some event is a
+ * firing or a resolution, POSTs those events in one webhook call, synchronously. Returns 0, or
+ * the webhook's error (already logged).
  */
 int sync_alerts_notify(const SyncAlertConfig *cfg, const SyncAlertEvent *events, size_t n,
                        const SyncWebhookConfig *wh);
+
+/* The rules from a mapping's alerts section: thresholds in the mapping's units (ms -> s), the
+   pending window and the failure window; a threshold of -1 disables its rule. */
+void sync_alert_config_from_mapping(const MappingAlerts *ma, SyncAlertConfig *cfg);
+
+/*
+ * Starts a's webhook worker: a thread that POSTs the bodies sync_alerts_report queues, one at a
+ * time and in order, so that a slow or dead receiver never holds up the caller (the daemon's
+ * loop). wh is copied; url NULL or "" leaves the webhook off. Call once, before any report.
+ * Returns 0, P2N_EINVAL for a bad URL or token, P2N_ESTATE when already set, P2N_ENOMEM.
+ */
+int sync_alerts_set_webhook(SyncAlerts *a, const SyncWebhookConfig *wh, P2nErr *err);
+
+/*
+ * Logs each event once (ok->pending "alert pending" and pending->ok "alert cleared" at info,
+ * "alert firing" at warn or error for critical rules, "alert resolved" at info) and, when a
+ * webhook is set and some event is a firing or a resolution, queues one webhook call with those
+ * events (at most 64 calls wait; beyond that a call is dropped with a warning). Never blocks on
+ * the network.
+ */
+void sync_alerts_report(SyncAlerts *a, const SyncAlertEvent *events, size_t n);
+
+/* A new evaluator for a mapping's alerts section, its webhook worker started when webhookUrl is
+   set (bearer token from $P2N_ALERT_WEBHOOK_TOKEN, masked in logs). NULL on error (err says). */
+SyncAlerts *sync_alerts_from_mapping(const MappingAlerts *ma, P2nErr *err);
 
 /* The evaluator's configuration (a copy lives in the object). */
 const SyncAlertConfig *sync_alerts_config(const SyncAlerts *a);

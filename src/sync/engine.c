@@ -1064,10 +1064,7 @@ static void hook_tick(void *ctx)
     s->pg_up = pg_up;
     s->neo_up = neo_up;
     pthread_mutex_unlock(&s->snap_lock);
-    for (size_t i = 0; i < nev; i++)
-        p2n_log(ev[i].to == SYNC_ALERT_STATE_FIRING ? P2N_LOG_WARN : P2N_LOG_INFO, "alert", "alert=%s severity=%s state=%s value=%g threshold=%g",
-                sync_alert_name(ev[i].kind), sync_alert_severity(ev[i].kind), sync_alert_state_name(ev[i].to),
-                ev[i].value, ev[i].threshold);
+    sync_alerts_report(s->alerts, ev, nev); /* logs each change once, queues the webhook call */
 }
 
 /* ---- HTTP provider ---- */
@@ -1197,14 +1194,15 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     s->lease_ms = 2u * s->timeout_ms + ENGINE_LEASE_MARGIN_MS;
     s->batch_limit = (size_t)m->sync.batch_size_limit;
     s->reg = p2n_metrics_new();
-    s->alerts = sync_alerts_new(NULL);
+    s->alerts = sync_alerts_from_mapping(&m->alerts, &err);
     int rc = 0;
     BoltConfig bc;
     MappingCatalog cat;
     memset(&bc, 0, sizeof(bc));
     if (s->schema == NULL || s->path == NULL || s->reg == NULL || s->alerts == NULL) {
-        errbuf_set(errbuf, errbuf_size, "out of memory");
-        rc = P2N_ENOMEM;
+        bool wh = s->alerts == NULL && err.code != 0; /* a webhook that cannot be set up */
+        errbuf_set(errbuf, errbuf_size, "%s", wh ? err.msg : "out of memory");
+        rc = wh ? err.code : P2N_ENOMEM;
         goto fail;
     }
     if ((rc = pgu_schema_check(s->schema, &err)) < 0 || (rc = p2n_metrics_register_std(s->reg, &s->m, &err)) < 0) {

@@ -279,7 +279,7 @@ static void test_notify_logs_once(void **state)
     SyncAlerts *a = sync_alerts_new(NULL);
     SyncAlertEvent ev[SYNC_ALERT_COUNT];
     SyncAlertObs o = sync_alert_obs_unknown(T0);
-    o.pending = 500;          /* ok -> pending (debug) */
+    o.pending = 500;          /* ok -> pending (info) */
     o.staleness_s = 90000;    /* both staleness rules fire: warn and error */
     size_t n = eval(a, o, ev);
     assert_int_equal(n, 3);
@@ -320,7 +320,7 @@ static void test_notify_logs_once(void **state)
             fired_warn++;
         else if (strcmp(msg, "alert resolved") == 0 && strcmp(lvl, "info") == 0)
             resolved++;
-        else if (strcmp(msg, "alert state changed") == 0 && strcmp(lvl, "debug") == 0 &&
+        else if (strcmp(msg, "alert pending") == 0 && strcmp(lvl, "info") == 0 &&
                  strcmp(alert, "pending_entities") == 0)
             pending++;
         else
@@ -479,6 +479,77 @@ static void test_webhook_errors(void **state)
     assert_int_equal(sync_webhook_post(&crlf, "{}", 2, &err), P2N_EINVAL);
 }
 
+/* The mapping's alerts section: units converted (ms -> s), -1 disables, the windows carried. */
+static void test_config_from_mapping(void **state)
+{
+    (void)state;
+    MappingAlerts ma = {20, 3000, 2, 60000, 1500, 2500, 0, 4000, 8000, NULL, 1000};
+    SyncAlertConfig c;
+    sync_alert_config_from_mapping(&ma, &c);
+    assert_true(c.rules[SYNC_ALERT_PENDING_ENTITIES].threshold == 20);
+    assert_int_equal(c.rules[SYNC_ALERT_PENDING_ENTITIES].for_ms, 3000);
+    assert_true(c.rules[SYNC_ALERT_FAILED_SYNCS].threshold == 2);
+    assert_int_equal(c.failed_window_ms, 60000);
+    assert_true(c.rules[SYNC_ALERT_SYNC_LATENCY].threshold == 1.5);
+    assert_true(c.rules[SYNC_ALERT_BATCH_DURATION].threshold == 2.5);
+    assert_true(c.rules[SYNC_ALERT_STALENESS_WARNING].threshold == 4);
+    assert_true(c.rules[SYNC_ALERT_STALENESS].threshold == 8);
+    for (int k = 0; k < SYNC_ALERT_COUNT; k++)
+        assert_true(c.rules[k].enabled);
+    char d[128];
+    assert_string_equal(sync_alert_describe(&c, SYNC_ALERT_PENDING_ENTITIES, d, sizeof(d)), "pending entities > 20 for 3s");
+    assert_string_equal(sync_alert_describe(&c, SYNC_ALERT_FAILED_SYNCS, d, sizeof(d)), "failed syncs > 2 in 1m");
+    ma.conflicts_threshold = -1;
+    ma.latency_ms = -1;
+    sync_alert_config_from_mapping(&ma, &c);
+    assert_false(c.rules[SYNC_ALERT_CONFLICTS].enabled);
+    assert_false(c.rules[SYNC_ALERT_SYNC_LATENCY].enabled);
+    assert_true(c.rules[SYNC_ALERT_BATCH_DURATION].enabled);
+    SyncAlerts *a = sync_alerts_new(&c);
+    SyncAlertEvent ev[SYNC_ALERT_COUNT];
+    SyncAlertObs o = sync_alert_obs_unknown(T0);
+    o.conflicts = 3;
+    o.sync_latency_s = 100;
+    assert_int_equal(eval(a, o, ev), 0); /* disabled rules never fire */
+    sync_alerts_free(a);
+
+    /* a bad webhook URL is refused up front */
+    P2nErr err;
+    char bad[] = "http://127.0.0.1:99999/";
+    ma.webhook_url = bad;
+    assert_null(sync_alerts_from_mapping(&ma, &err));
+    assert_non_null(strstr(err.msg, "port"));
+}
+
+/* sync_alerts_report queues the webhook call: a receiver that never answers does not hold up the
+   caller, and the calls arrive in order. */
+static void test_report_does_not_block(void **state)
+{
+    (void)state;
+    Receiver rx;
+    receiver_start(&rx, RX_SILENT);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/hook", rx.port);
+    MappingAlerts ma = {-1, 0, -1, 3600000, -1, -1, 0, -1, -1, url, 1000};
+    P2nErr err;
+    SyncAlerts *a = sync_alerts_from_mapping(&ma, &err);
+    assert_non_null(a);
+    p2n_log_set_level(P2N_LOG_OFF);
+    SyncAlertEvent ev[SYNC_ALERT_COUNT];
+    SyncAlertObs o = sync_alert_obs_unknown(T0);
+    o.conflicts = 2;
+    size_t n = eval(a, o, ev);
+    assert_int_equal(n, 1);
+    int64_t t = p2n_now_mono_ms();
+    sync_alerts_report(a, ev, n);
+    assert_true(p2n_now_mono_ms() - t < 200);
+    receiver_stop(&rx); /* the worker's POST reached the receiver */
+    assert_non_null(strstr(rx.req, "POST /hook HTTP/1.1\r\n"));
+    assert_non_null(strstr(rx.req, "\"alert\":\"conflicts\""));
+    assert_non_null(strstr(rx.req, "\"state\":\"firing\""));
+    sync_alerts_free(a); /* joins the worker */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_notify_logs_once),
         cmocka_unit_test(test_webhook_post),
         cmocka_unit_test(test_webhook_errors),
+        cmocka_unit_test(test_config_from_mapping),
+        cmocka_unit_test(test_report_does_not_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
