@@ -404,15 +404,21 @@ int mapping_row_encode_values(const MappingEntity *e, const char *const *vals, s
                               P2nBuf *out, P2nErr *err)
 {
     Enc x = {e, nvals > 0 ? vals[0] : NULL, err};
-    if (!e->resolved || nvals != e->ncols + 2)
+    size_t nheld = e->kind == MAPPING_NODE ? e->nrels : 1;
+    if (!e->resolved || (nvals != e->ncols + 2 && nvals != e->ncols + 2 + nheld))
         return p2n_err_set(err, P2N_EINVAL, "row of %zu columns does not match entity \"%s\" (%zu expected)",
-                           nvals, e->name, e->ncols + 2);
+                           nvals, e->name, e->ncols + 2 + nheld);
+    /* the held columns, when the row has them (see mapping.h (a)) */
+    const char *const *held = nvals == e->ncols + 2 + nheld ? vals + 2 + e->ncols : NULL;
     if (vals[0] == NULL)
         return p2n_err_set(err, P2N_EINVAL, "entity \"%s\": row without an id", e->name);
     size_t mark = out->len;
     int rc;
     if (e->kind == MAPPING_NODE) {
-        ps_pack_map_header(out, (uint32_t)(3 + e->nrels));
+        uint32_t nent = 0;
+        for (size_t i = 0; i < e->nrels; i++)
+            nent += e->rels[i].target >= 0;
+        ps_pack_map_header(out, (uint32_t)(3 + e->nrels + nent));
         ps_pack_cstr(out, "k");
         if ((rc = pack_key_value(&x, e, vals, out)) < 0)
             goto fail;
@@ -428,9 +434,17 @@ int mapping_row_encode_values(const MappingEntity *e, const char *const *vals, s
             int col = e->rels[i].col;
             if ((rc = pack_targets(&x, &e->cols[col], vals[2 + col], out)) < 0)
                 goto fail;
+            if (e->rels[i].target < 0)
+                continue;
+            snprintf(key, sizeof(key), "h%zu", i);
+            ps_pack_cstr(out, key);
+            if ((rc = pack_targets(&x, &e->cols[col], held ? held[i] : NULL, out)) < 0)
+                goto fail;
         }
     } else {
-        ps_pack_map_header(out, 5);
+        ps_pack_map_header(out, 6);
+        ps_pack_cstr(out, "h");
+        ps_pack_bool(out, held != NULL && vals[1] != NULL && vals[1][0] == 't' && held[0] != NULL && held[0][0] == 't');
         ps_pack_cstr(out, "id");
         ps_pack_cstr(out, vals[0]);
         ps_pack_cstr(out, "v");

@@ -133,6 +133,42 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
     p2n_buf_free(&v);
 }
 
+/* The held references of a relationship column: the targets left out by rel_col_expr (a row
+ * that is soft-deleted, or for arrays absent). The generated Cypher draws a relationship to
+ * those only when their node is still in the graph (MATCH, never a placeholder): that node's
+ * own pending delete removes it (DETACH DELETE), and if the target comes back first the
+ * relationship is already there. NULL when nothing can be held. */
+static void rel_held_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
+{
+    bool check = target != NULL && (c->is_array || target->delete_when != NULL);
+    if (!check) {
+        p2n_buf_append_str(b, "NULL");
+        return;
+    }
+    P2nBuf v;
+    p2n_buf_init(&v);
+    if (c->is_array) {
+        p2n_buf_append_str(b, "to_jsonb(ARRAY(SELECT _p2n_e");
+        if (c->conv == MAPPING_CONV_STRING)
+            p2n_buf_append_str(b, "::text");
+        p2n_buf_append_str(b, " FROM unnest(");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, ") AS _p2n_e WHERE _p2n_e IS NOT NULL AND NOT ");
+        alive_pred(b, m, target, "_p2n_e");
+        p2n_buf_append_str(b, "))::text");
+    } else {
+        col_ref(&v, "t", c->column);
+        p2n_buf_append(&v, "", 1);
+        const char *ve = v.failed ? "NULL" : (const char *)v.data;
+        p2n_buf_printf(b, "CASE WHEN %s IS NOT NULL AND NOT ", ve);
+        alive_pred(b, m, target, ve);
+        p2n_buf_append_str(b, " THEN ");
+        col_expr(b, c);
+        p2n_buf_append_str(b, " END");
+    }
+    p2n_buf_free(&v);
+}
+
 static char *build_read_sql(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
@@ -177,6 +213,23 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
             rel_col_expr(&b, m, &e->cols[i], target);
         else
             col_expr(&b, &e->cols[i]);
+    }
+    if (e->kind == MAPPING_NODE) {
+        for (size_t r = 0; r < e->nrels; r++) {
+            p2n_buf_append_str(&b, ", ");
+            const MappingEntity *target = e->rels[r].target >= 0 ? &m->entities[e->rels[r].target] : NULL;
+            rel_held_expr(&b, m, &e->cols[e->rels[r].col], target);
+            p2n_buf_printf(&b, " AS \"_p2n_h%zu\"", r);
+        }
+    } else {
+        /* live itself with both ends set: deleted only because an end's row is not live */
+        p2n_buf_append_str(&b, ", ");
+        if (e->delete_when)
+            p2n_buf_printf(&b, "NOT COALESCE((%s), false) AND ", e->delete_when);
+        col_ref(&b, "t", e->from.column);
+        p2n_buf_append_str(&b, " IS NOT NULL AND ");
+        col_ref(&b, "t", e->to.column);
+        p2n_buf_append_str(&b, " IS NOT NULL AS \"_p2n_hold\"");
     }
     p2n_buf_append_str(&b, " FROM ");
     if (e->nkeys == 1) {
@@ -257,7 +310,24 @@ static char *rel_upsert(const Mapping *m, const MappingEntity *e, size_t idx)
     mapping_cypher_ident(&b, tlabel);
     p2n_buf_append_str(&b, ")\nWHERE NOT x.");
     mapping_cypher_ident(&b, tprop);
-    p2n_buf_printf(&b, " IN r.r%zu\nDELETE old\nWITH DISTINCT n, r\nUNWIND r.r%zu AS tk\nMERGE (x:", idx, idx);
+    p2n_buf_printf(&b, " IN r.r%zu", idx);
+    if (rel->target >= 0) {
+        /* held targets (not live in PostgreSQL): kept and drawn only to a node still present */
+        p2n_buf_append_str(&b, " AND NOT x.");
+        mapping_cypher_ident(&b, tprop);
+        p2n_buf_printf(&b, " IN r.h%zu", idx);
+    }
+    p2n_buf_append_str(&b, "\nDELETE old\nWITH DISTINCT n, r\n");
+    if (rel->target >= 0) {
+        p2n_buf_printf(&b, "CALL { WITH n, r UNWIND r.h%zu AS hk MATCH (x:", idx);
+        mapping_cypher_ident(&b, tlabel);
+        p2n_buf_append_str(&b, " {");
+        mapping_cypher_ident(&b, tprop);
+        p2n_buf_printf(&b, ": hk}) MERGE (n)%s[:", l);
+        mapping_cypher_ident(&b, rel->type);
+        p2n_buf_printf(&b, "]%s(x) }\n", r);
+    }
+    p2n_buf_printf(&b, "UNWIND r.r%zu AS tk\nMERGE (x:", idx);
     mapping_cypher_ident(&b, tlabel);
     p2n_buf_append_str(&b, " {");
     mapping_cypher_ident(&b, tprop);
@@ -293,7 +363,7 @@ static char *link_upsert(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
     p2n_buf_init(&b);
-    p2n_buf_append_str(&b, "UNWIND $rows AS r\nOPTIONAL MATCH (:");
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE NOT r.h\nOPTIONAL MATCH (:");
     mapping_cypher_ident(&b, m->entities[e->from.target].labels[0].s);
     p2n_buf_append_str(&b, ")-[cur:");
     mapping_cypher_ident(&b, e->rel_type);
@@ -305,6 +375,41 @@ static char *link_upsert(const Mapping *m, const MappingEntity *e)
     end_merge(&b, m, &e->from, "a", "r.f");
     end_merge(&b, m, &e->to, "b", "r.t");
     p2n_buf_append_str(&b, "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
+                           "MERGE (a)-[e:");
+    mapping_cypher_ident(&b, e->rel_type);
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
+                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+    return p2n_buf_steal(&b);
+}
+
+/* Rows whose own row is live but an end's row is not: the relationship is drawn only between
+ * nodes still present (MATCH, no placeholder); a relationship of that id elsewhere goes. */
+static char *link_held(const Mapping *m, const MappingEntity *e)
+{
+    const MappingEntity *f = &m->entities[e->from.target], *t = &m->entities[e->to.target];
+    P2nBuf b;
+    p2n_buf_init(&b);
+    p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE r.h\nOPTIONAL MATCH (:");
+    mapping_cypher_ident(&b, f->labels[0].s);
+    p2n_buf_append_str(&b, ")-[cur:");
+    mapping_cypher_ident(&b, e->rel_type);
+    p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(:");
+    mapping_cypher_ident(&b, t->labels[0].s);
+    p2n_buf_append_str(&b, ")\n"
+                           "WITH r, collect(cur) AS cur\n"
+                           "WHERE all(c IN cur WHERE coalesce(c." MAPPING_VERSION_PROP ", -1) <= r.v)\n"
+                           "OPTIONAL MATCH (a:");
+    mapping_cypher_ident(&b, f->labels[0].s);
+    p2n_buf_append_str(&b, " {");
+    mapping_cypher_ident(&b, f->cols[f->key_cols[0]].property);
+    p2n_buf_append_str(&b, ": r.f})\nOPTIONAL MATCH (b:");
+    mapping_cypher_ident(&b, t->labels[0].s);
+    p2n_buf_append_str(&b, " {");
+    mapping_cypher_ident(&b, t->cols[t->key_cols[0]].property);
+    p2n_buf_append_str(&b, ": r.t})\n"
+                           "FOREACH (c IN [c IN cur WHERE a IS NULL OR b IS NULL OR startNode(c) <> a OR endNode(c) <> b] |"
+                           " DELETE c)\n"
+                           "WITH r, a, b WHERE a IS NOT NULL AND b IS NOT NULL\n"
                            "MERGE (a)-[e:");
     mapping_cypher_ident(&b, e->rel_type);
     p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
@@ -403,6 +508,7 @@ int mapping_plan_build(const Mapping *m, MappingEntity *e, P2nErr *err)
         }
     } else {
         ok = ok && push(&p->upsert, &p->nupsert, link_upsert(m, e));
+        ok = ok && push(&p->upsert, &p->nupsert, link_held(m, e));
         ok = ok && (p->delete_cypher = link_delete(m, e)) != NULL;
         ok = ok && push(&p->schema, &p->nschema, rel_index(e->rel_type));
     }

@@ -27,10 +27,20 @@
  *     row, or a row whose _p2n_deleted is 't', is a delete. References are checked in the same
  *     query: a reference to a row of an entity with delete_when counts only if that row is live,
  *     an array element only if its row exists (so no placeholder revives a removed node).
+ *     Then the held columns, at 2 + ncols: the references left out that way are not dropped but
+ *     held (a target soft-deleted, or deleted and inserted again, whose node may still be in the
+ *     graph because its own delete has not been synced yet):
+ *       node entity:  one column per relationship, `_p2n_h<i>`: the held targets of
+ *                     relationship i (same text form as the column), NULL when none can be;
+ *       relationship: one column `_p2n_hold`, 't' when the row is live and both ends are set, so
+ *                     a _p2n_deleted 't' only means an end's row is not live: the engine writes
+ *                     such a row as a held upsert instead of a delete.
  * (b) mapping_row_encode(): one result row -> one PackStream map (the element of $rows):
  *       node entity:  {k: key (or [k1, k2..] when composite), v: version, p: {properties},
- *                      r0: [targets of relationship 0], r1: [...], ...}
- *       relationship: {id: entity id, v: version, f: from key, t: to key, p: {properties}}
+ *                      r0: [targets of relationship 0], r1: [...], ...,
+ *                      h0: [held targets of relationship 0] (only for relationships to entities)}
+ *       relationship: {h: held, id: entity id, v: version, f: from key, t: to key, p: {properties}}
+ *     A row without the held columns (ncols + 2 values) encodes with nothing held.
  *     mapping_id_encode() encodes an id alone for deletes: {k, v} or {id, v}.
  *     `version` is supplied by the engine (any int64 that grows with each change of an entity);
  *     Neo4j keeps it in `_p2n_version` and ignores rows older than what it holds.
@@ -40,7 +50,14 @@
  *     properties (`SET n = r.p`: a property that became NULL disappears) and stores the
  *     version; the following ones (one per relationship kind) MERGE current relationships, to a
  *     placeholder node holding only the key when the target does not exist yet, and delete
- *     those no longer present. plan.delete_cypher takes $rows of mapping_id_encode() maps.
+ *     those no longer present. Held targets are neither: the relationship is drawn only to a node
+ *     still present (MATCH), so it is there if the target comes back before its delete is synced,
+ *     and it goes with the node (DETACH DELETE) otherwise; a target whose node is already gone is
+ *     revived by the engine (it queues the referring rows again when the node comes back). When
+ *     everything has synced, no relationship points at a target that is not live. A relationship
+ *     entity has two: upsert[0] for rows with h false (MERGE both ends), upsert[1] for held rows
+ *     (MATCH both ends; drawn only when both nodes exist). plan.delete_cypher takes $rows of
+ *     mapping_id_encode() maps.
  *     plan.schema[]: idempotent uniqueness constraints / indexes (run once before syncing).
  * Labels, relationship types and property names are backtick-quoted (a backtick doubled);
  * values only ever travel as parameters.

@@ -266,18 +266,20 @@ static void revive_free(ReviveList *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* True when e can have relationships pointing at it that a revival must restore. */
+/* True when e can have relationships pointing at it that a revival must restore: references
+ * that skip a target whose row is not live (soft-deleted; for arrays of keys also absent: a key
+ * deleted and inserted again). */
 static bool revive_applies(const Mapping *m, const MappingEntity *e)
 {
-    if (e->kind != MAPPING_NODE || e->delete_when == NULL || e->nkeys != 1)
+    if (e->kind != MAPPING_NODE || e->nkeys != 1)
         return false;
     int idx = (int)(e - m->entities);
     for (size_t i = 0; i < m->nentities; i++) {
         const MappingEntity *d = &m->entities[i];
-        if (d->kind == MAPPING_LINK && (d->from.target == idx || d->to.target == idx))
+        if (e->delete_when && d->kind == MAPPING_LINK && (d->from.target == idx || d->to.target == idx))
             return true;
         for (size_t k = 0; d->kind == MAPPING_NODE && k < d->nrels; k++)
-            if (d->rels[k].target == idx)
+            if (d->rels[k].target == idx && (e->delete_when || d->cols[d->rels[k].col].is_array))
                 return true;
     }
     return false;
@@ -534,7 +536,12 @@ static int read_encode(P2nService *s, const MappingEntity *e, const char *const 
             seen[f - refs] = true;
             v = f->item->version;
         }
-        if (PQgetvalue(r, i, 1)[0] == 't') {
+        bool gone = PQgetvalue(r, i, 1)[0] == 't';
+        /* a relationship row deleted only because an end's row is not live: held (mapping.h) */
+        if (gone && e->kind == MAPPING_LINK && PQnfields(r) == (int)e->ncols + 3 &&
+            PQgetvalue(r, i, (int)e->ncols + 2)[0] == 't')
+            gone = false;
+        if (gone) {
             rc = mapping_id_encode(e, id, v, del, err);
             (*ndel)++;
         } else {

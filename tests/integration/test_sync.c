@@ -540,6 +540,97 @@ static void test_update_while_in_progress(void **state)
     expect_graph_equals_pg(NULL);
 }
 
+/* Holds back every pending entity of one type (its next attempt an hour ahead), so a batch syncs
+   the others first: a deterministic interleaving of two entities' syncs. */
+static void hold_back(const char *type, bool hold)
+{
+    char sql[512];
+    pg_exec("SELECT graph_sync_fold()");
+    if (hold)
+        snprintf(sql, sizeof(sql),
+                 "UPDATE graph_sync_status SET next_attempt_at = now() + interval '1 hour'"
+                 " WHERE entity_type = '%s' AND sync_status IN ('pending', 'deleted')", type);
+    else
+        snprintf(sql, sizeof(sql), "UPDATE graph_sync_status SET next_attempt_at = now() WHERE entity_type = '%s'"
+                                   " AND sync_status IN ('pending', 'deleted')", type);
+    pg_exec(sql);
+}
+
+#define S_NEW "00000000-0000-4000-8000-0000000000c1"
+#define B_OTHER_SQL "(SELECT id FROM bills WHERE id <> '" B_NEW "' ORDER BY id LIMIT 1)"
+
+/*
+ * The soft-delete / undelete race (found by the full-size daemon run): rows pointing at a target
+ * are synced while the target is (soft- or hard-) deleted in PostgreSQL but its node is still in
+ * the graph, then the target comes back before its own delete was synced. The target's node
+ * never left, so nothing revives; the relationships must have been drawn when the referring rows
+ * were synced. Covered: an FK column (Comment AUTHORED), a join table (Vote), an array of keys
+ * (Bill CO_SPONSORED_BY, hard delete then the same key inserted again). Then the other order: the
+ * target's delete is synced in between (node gone, so are the relationships) and the undelete
+ * brings everything back.
+ */
+static void test_soft_delete_race(void **state)
+{
+    (void)state;
+    pg_exec("INSERT INTO sponsors (id, full_name, chamber) VALUES ('" S_NEW "', 'Racer', 'house');"
+            "UPDATE bills SET co_sponsors = co_sponsors || '" S_NEW "'::uuid WHERE id = '" B_NEW "'");
+    sync_all();
+    expect_graph_equals_pg(NULL);
+    assert_int_equal(neo_int("MATCH (:Bill {id: '" B_NEW "'})-[:CO_SPONSORED_BY]->(:Sponsor {id: '" S_NEW "'}) RETURN count(*)"), 1);
+    pg_exec("DELETE FROM votes WHERE user_id = '" U_NEW "'");
+    sync_all();
+
+    /* 1. the referring rows sync while the targets are deleted, the targets' syncs held back */
+    pg_exec("UPDATE users SET deleted_at = now() WHERE id = '" U_NEW "'");
+    pg_exec("DELETE FROM sponsors WHERE id = '" S_NEW "'");
+    pg_exec("INSERT INTO comments (user_id, bill_id, body) VALUES ('" U_NEW "', '" B_NEW "', 'raced')");
+    pg_exec("INSERT INTO votes (user_id, bill_id, vote) VALUES ('" U_NEW "', " B_OTHER_SQL ", 'abstain')");
+    pg_exec("UPDATE bills SET title = 'raced bill' WHERE id = '" B_NEW "'");
+    hold_back("User", true);
+    hold_back("Sponsor", true);
+    P2nSyncStats st = sync_all();
+    assert_int_equal(st.synced_count, 3); /* the comment, the vote, the bill */
+    assert_int_equal(neo_int("MATCH (u:User {id: '" U_NEW "'}) RETURN count(u)"), 1);
+    /* 2. the targets come back before their deletes were synced */
+    pg_exec("UPDATE users SET deleted_at = NULL WHERE id = '" U_NEW "'");
+    pg_exec("INSERT INTO sponsors (id, full_name, chamber) VALUES ('" S_NEW "', 'Racer', 'house')");
+    hold_back("User", false);
+    hold_back("Sponsor", false);
+    sync_all();
+    expect_graph_equals_pg(NULL);
+    assert_int_equal(neo_int("MATCH (:User {id: '" U_NEW "'})-[:AUTHORED]->(c:Comment {body: 'raced'}) RETURN count(c)"), 1);
+    assert_int_equal(neo_int("MATCH (:User {id: '" U_NEW "'})-[e:VOTED {vote: 'abstain'}]->() RETURN count(e)"), 1);
+    assert_int_equal(neo_int("MATCH (:Bill {id: '" B_NEW "'})-[:CO_SPONSORED_BY]->(:Sponsor {id: '" S_NEW "'}) RETURN count(*)"), 1);
+
+    /* 3. the same, but the targets' deletes are synced between: the node goes with its
+       relationships, and the undelete revives them (the referring rows are queued again) */
+    pg_exec("UPDATE users SET deleted_at = now() WHERE id = '" U_NEW "'");
+    pg_exec("DELETE FROM sponsors WHERE id = '" S_NEW "'");
+    pg_exec("UPDATE comments SET body = 'raced again' WHERE body = 'raced'");
+    pg_exec("UPDATE bills SET title = 'raced bill again' WHERE id = '" B_NEW "'");
+    hold_back("User", true);
+    hold_back("Sponsor", true);
+    st = sync_all();
+    assert_int_equal(st.synced_count, 2);
+    hold_back("User", false);
+    hold_back("Sponsor", false);
+    sync_all();
+    expect_graph_equals_pg(NULL);
+    assert_int_equal(neo_int("MATCH (u:User {id: '" U_NEW "'}) RETURN count(u)"), 0);
+    assert_int_equal(neo_int("MATCH (s:Sponsor {id: '" S_NEW "'}) RETURN count(s)"), 0);
+    pg_exec("UPDATE users SET deleted_at = NULL WHERE id = '" U_NEW "'");
+    pg_exec("INSERT INTO sponsors (id, full_name, chamber) VALUES ('" S_NEW "', 'Racer', 'house')");
+    sync_all();
+    expect_graph_equals_pg(NULL);
+    assert_int_equal(neo_int("MATCH (:User {id: '" U_NEW "'})-[:AUTHORED]->(c:Comment {body: 'raced again'}) RETURN count(c)"), 1);
+    assert_int_equal(neo_int("MATCH (:User {id: '" U_NEW "'})-[e:VOTED {vote: 'abstain'}]->() RETURN count(e)"), 1);
+    assert_int_equal(neo_int("MATCH (:Bill {id: '" B_NEW "'})-[:CO_SPONSORED_BY]->(:Sponsor {id: '" S_NEW "'}) RETURN count(*)"), 1);
+    /* verify agrees with the engine's final graph */
+    P2nVerifyStats vs;
+    assert_int_equal(p2n_verify_consistency(g_svc, 0, &vs), 0);
+    assert_int_equal(vs.differences, 0);
+}
+
 /* The public API's verify, conflict detection / resolution and streaming full sync agree with the
    engine's writes. */
 static void test_verify_conflicts_full_sync(void **state)
@@ -622,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_every_kind_of_change),
         cmocka_unit_test(test_hostile_values),
         cmocka_unit_test(test_update_while_in_progress),
+        cmocka_unit_test(test_soft_delete_race),
         cmocka_unit_test(test_verify_conflicts_full_sync),
         cmocka_unit_test(test_poison_entity),
     };

@@ -275,7 +275,11 @@ static void test_generated_node(void **state)
                         "CASE WHEN isfinite(t.\"deleted_at\") THEN extract(epoch FROM t.\"deleted_at\") END, "
                         "t.\"score\"::text, CASE WHEN EXISTS (SELECT 1 FROM \"public\".\"users\" AS _p2n_x WHERE "
                         "_p2n_x.\"id\" = t.\"invited_by\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
-                        "THEN t.\"invited_by\"::text END "
+                        "THEN t.\"invited_by\"::text END, "
+                        /* the held reference: a target row that exists but is soft-deleted */
+                        "CASE WHEN t.\"invited_by\" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \"public\".\"users\" AS _p2n_x WHERE "
+                        "_p2n_x.\"id\" = t.\"invited_by\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
+                        "THEN t.\"invited_by\"::text END AS \"_p2n_h0\" "
                         "FROM \"public\".\"users\" AS t WHERE t.\"id\" = ANY($1::text[]::uuid[])");
     assert_int_equal(u->plan.nupsert, 2);
     assert_string_equal(u->plan.upsert[0], "UNWIND $rows AS r\n"
@@ -286,9 +290,10 @@ static void test_generated_node(void **state)
                                            "MATCH (n:`User` {`id`: r.k})\n"
                                            "WHERE n._p2n_version = r.v\n"
                                            "OPTIONAL MATCH (n)-[old:`INVITED_BY`]->(x:`User`)\n"
-                                           "WHERE NOT x.`id` IN r.r0\n"
+                                           "WHERE NOT x.`id` IN r.r0 AND NOT x.`id` IN r.h0\n"
                                            "DELETE old\n"
                                            "WITH DISTINCT n, r\n"
+                                           "CALL { WITH n, r UNWIND r.h0 AS hk MATCH (x:`User` {`id`: hk}) MERGE (n)-[:`INVITED_BY`]->(x) }\n"
                                            "UNWIND r.r0 AS tk\n"
                                            "MERGE (x:`User` {`id`: tk})\n"
                                            "MERGE (n)-[:`INVITED_BY`]->(x)");
@@ -315,9 +320,13 @@ static void test_generated_rels(void **state)
     MappingEntity *b = mapping_entity_find(m, "Bill");
     assert_int_equal(b->plan.nupsert, 5);
     /* FK and array of keys: the same statement shape, targets as a list */
-    assert_non_null(strstr(b->plan.upsert[1], "OPTIONAL MATCH (n)-[old:`SPONSORED_BY`]->(x:`Sponsor`)\nWHERE NOT x.`id` IN r.r0\n"));
+    assert_non_null(strstr(b->plan.upsert[1], "OPTIONAL MATCH (n)-[old:`SPONSORED_BY`]->(x:`Sponsor`)\nWHERE NOT x.`id` IN r.r0 AND NOT x.`id` IN r.h0\n"));
     assert_non_null(strstr(b->plan.upsert[2], "UNWIND r.r1 AS tk\nMERGE (x:`Sponsor` {`id`: tk})\nMERGE (n)-[:`CO_SPONSORED_BY`]->(x)"));
-    /* array of scalars: value nodes */
+    /* held keys (rows absent or soft-deleted): drawn only to a node still present */
+    assert_non_null(strstr(b->plan.upsert[2], "CALL { WITH n, r UNWIND r.h1 AS hk MATCH (x:`Sponsor` {`id`: hk}) "
+                                              "MERGE (n)-[:`CO_SPONSORED_BY`]->(x) }\n"));
+    /* array of scalars: value nodes, nothing held */
+    assert_null(strstr(b->plan.upsert[3], "r.h2"));
     assert_non_null(strstr(b->plan.upsert[3], "MERGE (x:`Tag` {`name`: tk})\nMERGE (n)-[:`TAGGED`]->(x)"));
     assert_non_null(strstr(b->plan.upsert[3], "OPTIONAL MATCH (n)-[old:`TAGGED`]->(x:`Tag`)\nWHERE NOT x.`name` IN r.r2"));
     /* direction in */
@@ -329,7 +338,11 @@ static void test_generated_rels(void **state)
     assert_non_null(strstr(b->plan.read_sql, "t.\"sponsor_id\"::text, to_jsonb(ARRAY(SELECT _p2n_e::text FROM "
                                              "unnest(t.\"co_sponsors\") AS _p2n_e WHERE EXISTS (SELECT 1 FROM "
                                              "\"public\".\"sponsors\" AS _p2n_x WHERE _p2n_x.\"id\" = _p2n_e)))::text, "
-                                             "to_jsonb(t.\"tags\"::text[])::text, t.\"sponsor_id\"::text FROM"));
+                                             "to_jsonb(t.\"tags\"::text[])::text, t.\"sponsor_id\"::text, "
+                                             "NULL AS \"_p2n_h0\", to_jsonb(ARRAY(SELECT _p2n_e::text FROM unnest(t.\"co_sponsors\") AS _p2n_e "
+                                             "WHERE _p2n_e IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \"public\".\"sponsors\" AS _p2n_x "
+                                             "WHERE _p2n_x.\"id\" = _p2n_e)))::text AS \"_p2n_h1\", NULL AS \"_p2n_h2\", "
+                                             "NULL AS \"_p2n_h3\" FROM"));
     for (size_t i = 0; i < b->ncols; i++)
         if (strcmp(b->cols[i].column, "tags") == 0 || strcmp(b->cols[i].column, "co_sponsors") == 0)
             assert_null(b->cols[i].property);
@@ -357,18 +370,33 @@ static void test_generated_link_and_composite(void **state)
                         "OR t.\"bill_id\" IS NULL AS \"_p2n_deleted\", "
                         "t.\"user_id\", t.\"bill_id\", t.\"vote\"::text, "
                         "CASE WHEN isfinite(t.\"voted_at\") THEN extract(epoch FROM t.\"voted_at\") END, "
-                        "t.\"user_id\"::text, t.\"bill_id\"::text "
+                        "t.\"user_id\"::text, t.\"bill_id\"::text, "
+                        "t.\"user_id\" IS NOT NULL AND t.\"bill_id\" IS NOT NULL AS \"_p2n_hold\" "
                         "FROM unnest($1::text[]) AS _p2n_ids(_p2n_id) JOIN \"public\".\"votes\" AS t ON "
                         "t.\"user_id\" = (_p2n_ids._p2n_id::jsonb->>0)::uuid AND t.\"bill_id\" = (_p2n_ids._p2n_id::jsonb->>1)::uuid");
-    assert_int_equal(v->plan.nupsert, 1);
+    assert_int_equal(v->plan.nupsert, 2);
     assert_string_equal(v->plan.upsert[0],
                         "UNWIND $rows AS r\n"
+                        "WITH r WHERE NOT r.h\n"
                         "OPTIONAL MATCH (:`User`)-[cur:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
                         "WITH r, collect(cur) AS cur\n"
                         "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
                         "MERGE (a:`User` {`id`: r.f})\n"
                         "MERGE (b:`Bill` {`id`: r.t})\n"
                         "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
+                        "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
+                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+    /* rows held because an end's row is not live: MATCH the ends, never a placeholder */
+    assert_string_equal(v->plan.upsert[1],
+                        "UNWIND $rows AS r\n"
+                        "WITH r WHERE r.h\n"
+                        "OPTIONAL MATCH (:`User`)-[cur:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
+                        "WITH r, collect(cur) AS cur\n"
+                        "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
+                        "OPTIONAL MATCH (a:`User` {`id`: r.f})\n"
+                        "OPTIONAL MATCH (b:`Bill` {`id`: r.t})\n"
+                        "FOREACH (c IN [c IN cur WHERE a IS NULL OR b IS NULL OR startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
+                        "WITH r, a, b WHERE a IS NOT NULL AND b IS NOT NULL\n"
                         "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
     assert_string_equal(v->plan.delete_cypher, "UNWIND $rows AS r\nMATCH (:`User`)-[e:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
@@ -405,7 +433,7 @@ static void test_hostile_names(void **state)
     MappingEntity *w = &m->entities[0];
     assert_string_equal(w->plan.read_sql,
                         "SELECT t.\"k\"\"ey\"::text AS \"_p2n_id\", false AS \"_p2n_deleted\", t.\"k\"\"ey\", t.\"名前\"::text, "
-                        "t.\"pr`op\"::text FROM \"public\".\"we\"\"ird tab`le\" AS t WHERE t.\"k\"\"ey\" = ANY($1::text[]::int8[])");
+                        "t.\"pr`op\"::text, NULL AS \"_p2n_h0\" FROM \"public\".\"we\"\"ird tab`le\" AS t WHERE t.\"k\"\"ey\" = ANY($1::text[]::int8[])");
     assert_string_equal(w->plan.upsert[0], "UNWIND $rows AS r\nMERGE (n:`La``bel` {`k\"ey`: r.k})\n"
                                            "WITH n, r WHERE coalesce(n._p2n_version, -1) <= r.v\n"
                                            "SET n = r.p, n._p2n_version = r.v, n:`ラベル`");
@@ -487,7 +515,7 @@ static void test_encode_node(void **state)
     assert_int_equal(mapping_row_encode_values(u, vals, n, 77, &b, &err), 0);
     Decoded d;
     decode(&d, &b);
-    assert_int_equal(d.v.u.map.len, 4); /* k, v, p, r0 */
+    assert_int_equal(d.v.u.map.len, 5); /* k, v, p, r0, h0 */
     assert_string_equal(get(&d.v, "k")->u.str.data, vals[0]);
     assert_int_equal(get(&d.v, "v")->u.i, 77);
     const PsValue *p = get(&d.v, "p");
@@ -521,7 +549,22 @@ static void test_encode_node(void **state)
     assert_int_equal(mapping_row_encode_values(u, vals, n, 78, &b, &err), 0);
     decode(&d, &b);
     assert_int_equal(get(&d.v, "r0")->u.list.len, 0);
+    assert_int_equal(get(&d.v, "h0")->u.list.len, 0); /* a row without held columns holds nothing */
     ps_arena_free(&d.arena);
+
+    /* with the held column (read_sql's _p2n_h0): a soft-deleted target is held, not a target */
+    p2n_buf_reset(&b);
+    vals[n] = "0b6e5d9c-0000-4000-8000-000000000003";
+    assert_int_equal(mapping_row_encode_values(u, vals, n + 1, 79, &b, &err), 0);
+    decode(&d, &b);
+    assert_int_equal(get(&d.v, "r0")->u.list.len, 0);
+    const PsValue *h0 = get(&d.v, "h0");
+    assert_int_equal(h0->u.list.len, 1);
+    assert_string_equal(h0->u.list.items[0].u.str.data, "0b6e5d9c-0000-4000-8000-000000000003");
+    ps_arena_free(&d.arena);
+    vals[n] = NULL;
+    /* a column count that is neither form is refused */
+    assert_int_equal(mapping_row_encode_values(u, vals, n + 2, 79, &b, &err), P2N_EINVAL);
 
     /* bad values are errors naming entity, id and column; the buffer is left as it was */
     p2n_buf_reset(&b);
@@ -690,7 +733,8 @@ static void test_encode_link_and_ids(void **state)
     assert_int_equal(mapping_row_encode_values(v, vals, n, 9, &b, &err), 0);
     Decoded d;
     decode(&d, &b);
-    assert_int_equal(d.v.u.map.len, 5);
+    assert_int_equal(d.v.u.map.len, 6);
+    assert_false(get(&d.v, "h")->u.b);
     assert_string_equal(get(&d.v, "id")->u.str.data, "[\"u1\", \"b1\"]");
     assert_string_equal(get(&d.v, "f")->u.str.data, "u1");
     assert_string_equal(get(&d.v, "t")->u.str.data, "b1");
@@ -699,6 +743,21 @@ static void test_encode_link_and_ids(void **state)
     assert_string_equal(get(p, "vote")->u.str.data, "yea");
     assert_int_equal(get(p, "at")->u.st.fields[1].u.i, 500000000);
     ps_arena_free(&d.arena);
+    /* deleted only because an end is not live (_p2n_hold): a held row, h true */
+    vals[1] = "t";
+    vals[n] = "t";
+    p2n_buf_reset(&b);
+    assert_int_equal(mapping_row_encode_values(v, vals, n + 1, 9, &b, &err), 0);
+    decode(&d, &b);
+    assert_true(get(&d.v, "h")->u.b);
+    ps_arena_free(&d.arena);
+    vals[n] = "f";
+    p2n_buf_reset(&b);
+    assert_int_equal(mapping_row_encode_values(v, vals, n + 1, 9, &b, &err), 0);
+    decode(&d, &b);
+    assert_false(get(&d.v, "h")->u.b);
+    ps_arena_free(&d.arena);
+    vals[1] = "f";
 
     /* ids for deletes */
     p2n_buf_reset(&b);
