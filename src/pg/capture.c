@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "pg/logical.h"
 #include "pg/pgutil.h"
 #include "pg/schema.h"
 
@@ -173,9 +174,12 @@ int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err)
     }
     if (fields[5] && strcmp(fields[5], "statement") == 0) {
         out->t.mode = PG_CAPTURE_MODE_STATEMENT;
+    } else if (fields[5] && strcmp(fields[5], "logical") == 0) {
+        out->t.mode = PG_CAPTURE_MODE_LOGICAL;
     } else if (fields[5] && *fields[5] && strcmp(fields[5], "row") != 0) {
         pg_capture_spec_free(out);
-        return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%s\": mode must be row or statement", text);
+        return p2n_err_set(err, P2N_EINVAL, "invalid table spec \"%s\": mode must be row, statement or logical",
+                           text);
     }
     return 0;
 }
@@ -681,6 +685,11 @@ static int run_in_tx(PGconn *conn, int (*fn)(PGconn *, const char *, const PgCap
     return pgu_exec(conn, "COMMIT", "could not commit", err);
 }
 
+static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, bool forget,
+                    P2nErr *err);
+static int record_install(PGconn *conn, const char *schema, const PgCaptureTable *t, const Gen *g, TableInfo *ti,
+                          P2nErr *err);
+
 static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t, P2nErr *err)
 {
     TableInfo ti;
@@ -708,6 +717,15 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     pg_capture_function_name(g.fn_change, sizeof(g.fn_change), t->schema, t->table, "change");
     pg_capture_function_name(g.fn_array, sizeof(g.fn_array), t->schema, t->table, "array");
     pg_capture_function_name(g.fn_delete, sizeof(g.fn_delete), t->schema, t->table, "delete");
+    if (t->mode == PG_CAPTURE_MODE_LOGICAL) {
+        /* no trigger: the slot sees every change; drop what an earlier mode installed */
+        rc = drop_one(conn, schema, t->schema, t->table, false, err);
+        if (rc < 0) {
+            table_info_free(&ti);
+            return rc;
+        }
+        return record_install(conn, schema, t, &g, &ti, err);
+    }
 
     P2nBuf body, sql;
     p2n_buf_init(&body);
@@ -778,7 +796,21 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
         table_info_free(&ti);
         return rc;
     }
-    /* record what was installed */
+    return record_install(conn, schema, t, &g, &ti, err);
+}
+
+static const char *mode_name(PgCaptureMode m)
+{
+    return m == PG_CAPTURE_MODE_STATEMENT ? "statement" : m == PG_CAPTURE_MODE_LOGICAL ? "logical" : "row";
+}
+
+/* records what was installed; frees ti */
+static int record_install(PGconn *conn, const char *schema, const PgCaptureTable *t, const Gen *gp, TableInfo *tip,
+                          P2nErr *err)
+{
+    const Gen g = *gp;
+    TableInfo ti = *tip;
+    int rc;
     P2nBuf keys, watched, arrays;
     p2n_buf_init(&keys);
     p2n_buf_init(&watched);
@@ -797,7 +829,7 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
         snprintf(gen, sizeof(gen), "%d", PG_CAPTURE_GENERATOR);
         const char *p[8] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
                             (const char *)watched.data, (const char *)arrays.data, gen,
-                            t->mode == PG_CAPTURE_MODE_STATEMENT ? "statement" : "row"};
+                            mode_name(t->mode)};
         char *q = pgu_schema_subst(
             "INSERT INTO @SCHEMA@.graph_sync_captured_tables AS c (table_schema, table_name, entity_type,"
             " key_columns, watched_columns, array_columns, generator, mode)"
@@ -816,6 +848,14 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     return rc;
 }
 
+static bool any_logical(const PgCaptureTable *tables, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tables[i].mode == PG_CAPTURE_MODE_LOGICAL)
+            return true;
+    return false;
+}
+
 static int install_all(PGconn *conn, const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -823,7 +863,43 @@ static int install_all(PGconn *conn, const char *schema, const PgCaptureTable *t
         if (rc < 0)
             return rc;
     }
-    return 0;
+    if (!any_logical(tables, n))
+        return 0;
+    /* the publication lists the key columns as recorded (the primary key when none was given) */
+    PGresult *r = NULL;
+    char *q = pgu_schema_subst("SELECT table_schema, table_name, k.col FROM @SCHEMA@.graph_sync_captured_tables"
+                               "  CROSS JOIN LATERAL unnest(key_columns) WITH ORDINALITY AS k(col, ord)"
+                               " WHERE mode = 'logical' ORDER BY 1, 2, k.ord",
+                               schema, err);
+    int rc = q ? pgu_query(conn, q, 0, NULL, &r, "could not read the capture records", err) : P2N_ENOMEM;
+    free(q);
+    if (rc < 0)
+        return rc;
+    int nr = PQntuples(r);
+    PgCaptureTable *pt = calloc((size_t)nr + 1, sizeof(*pt));
+    const char **keys = calloc((size_t)nr + 1, sizeof(*keys));
+    size_t np = 0;
+    if (!pt || !keys) {
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    } else {
+        for (int i = 0; i < nr; i++) {
+            keys[i] = PQgetvalue(r, i, 2);
+            if (np == 0 || strcmp(pt[np - 1].schema, PQgetvalue(r, i, 0)) != 0 ||
+                strcmp(pt[np - 1].table, PQgetvalue(r, i, 1)) != 0) {
+                pt[np].schema = PQgetvalue(r, i, 0);
+                pt[np].table = PQgetvalue(r, i, 1);
+                pt[np].key_columns = &keys[i];
+                pt[np].mode = PG_CAPTURE_MODE_LOGICAL;
+                np++;
+            }
+            pt[np - 1].n_keys++;
+        }
+        rc = pg_logical_publish(conn, schema, pt, np, err);
+    }
+    free(pt);
+    free(keys);
+    PQclear(r);
+    return rc;
 }
 
 int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
@@ -838,11 +914,24 @@ int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTab
     if (version == 0)
         return p2n_err_set(err, P2N_ESTATE, "pg2neo is not initialised in schema \"%s\": run pg2neo init first",
                            sync_schema);
-    return run_in_tx(conn, install_all, sync_schema, tables, n, err);
+    if (!any_logical(tables, n))
+        return run_in_tx(conn, install_all, sync_schema, tables, n, err);
+    /* The publication must exist before the slot: pgoutput looks it up as of each change it
+       decodes, and fails on changes older than the publication. A slot can only be created
+       outside a transaction, so this install cannot join the caller's. */
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return p2n_err_set(err, P2N_ESTATE, "logical capture cannot be installed inside a transaction");
+    if ((rc = pg_logical_wal_level_check(conn, err)) < 0)
+        return rc;
+    if ((rc = run_in_tx(conn, install_all, sync_schema, tables, n, err)) < 0)
+        return rc;
+    return pg_logical_slot_ensure(conn, sync_schema, NULL, err);
 }
 
-/* Drops the five triggers (when the table exists), the two functions and the record. */
-static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, P2nErr *err)
+/* Drops the five triggers (when the table exists) and the two functions; with forget, also the
+   record and the table's place in the logical capture's publication. */
+static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, bool forget,
+                    P2nErr *err)
 {
     char qs[QBUF], qsch[QBUF], qtab[QBUF], name[64];
     if (pgu_quote_ident(qs, sizeof(qs), schema) < 0 || pgu_quote_ident(qsch, sizeof(qsch), tschema) < 0 ||
@@ -881,8 +970,28 @@ static int drop_one(PGconn *conn, const char *schema, const char *tschema, const
     }
     rc = pgu_exec(conn, (const char *)sql.data, "could not drop capture triggers", err);
     p2n_buf_free(&sql);
+    if (rc < 0 || !forget)
+        return rc;
+    char pub[80];
+    pg_logical_name(pub, sizeof(pub), schema);
+    const char *pp[3] = {pub, tschema, table};
+    rc = pgu_query(conn,
+                   "SELECT format('ALTER PUBLICATION %I DROP TABLE %I.%I', pubname, schemaname, tablename)"
+                   "  FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
+                   3, pp, &r, "could not look up the publication", err);
     if (rc < 0)
         return rc;
+    if (PQntuples(r) == 1) {
+        char *alter = strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        rc = alter ? pgu_exec(conn, alter, "could not remove the table from the publication", err)
+                   : p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        free(alter);
+        if (rc < 0)
+            return rc;
+    } else {
+        PQclear(r);
+    }
     char *q = pgu_schema_subst("DELETE FROM @SCHEMA@.graph_sync_captured_tables"
                                " WHERE table_schema = $1 AND table_name = $2",
                                schema, err);
@@ -894,7 +1003,7 @@ static int drop_one(PGconn *conn, const char *schema, const char *tschema, const
 static int uninstall_all(PGconn *conn, const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = drop_one(conn, schema, tables[i].schema, tables[i].table, err);
+        int rc = drop_one(conn, schema, tables[i].schema, tables[i].table, true, err);
         if (rc < 0)
             return rc;
     }
@@ -920,6 +1029,8 @@ typedef struct Installed {
     bool table_exists;
     int generator;
     bool stmt_mode;
+    bool logical;             /* recorded in logical mode */
+    bool published;           /* in the logical capture's publication */
     char keys[512], watched[512], arrays[512]; /* text[] output forms */
     bool seen;
 } Installed;
@@ -954,10 +1065,16 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
     char *q = pgu_schema_subst("SELECT r.table_schema, r.table_name, r.entity_type, r.key_columns::text,"
                                " r.watched_columns::text, r.array_columns::text, r.generator, r.mode = 'statement',"
                                " EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                               "         WHERE n.nspname = r.table_schema AND c.relname = r.table_name)"
+                               "         WHERE n.nspname = r.table_schema AND c.relname = r.table_name),"
+                               " r.mode = 'logical',"
+                               " EXISTS (SELECT 1 FROM pg_publication_tables p WHERE p.pubname = $1"
+                               "         AND p.schemaname = r.table_schema AND p.tablename = r.table_name)"
                                " FROM @SCHEMA@.graph_sync_captured_tables r ORDER BY 1, 2",
                                schema, err);
-    rc = q ? pgu_query(conn, q, 0, NULL, &rr, "could not read the capture records", err) : P2N_ENOMEM;
+    char pub[80];
+    pg_logical_name(pub, sizeof(pub), schema);
+    const char *pp[1] = {pub};
+    rc = q ? pgu_query(conn, q, 1, pp, &rr, "could not read the capture records", err) : P2N_ENOMEM;
     free(q);
     if (rc < 0) {
         PQclear(tr);
@@ -982,6 +1099,8 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
         e->generator = atoi(PQgetvalue(rr, i, 6));
         e->stmt_mode = PQgetvalue(rr, i, 7)[0] == 't';
         e->table_exists = PQgetvalue(rr, i, 8)[0] == 't';
+        e->logical = PQgetvalue(rr, i, 9)[0] == 't';
+        e->published = PQgetvalue(rr, i, 10)[0] == 't';
         e->recorded = true;
     }
     for (int i = 0; i < PQntuples(tr); i++) {
@@ -1039,8 +1158,10 @@ int pg_capture_drop_all(PGconn *conn, const char *sync_schema, P2nErr *err)
         return rc;
     }
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = drop_one(conn, sync_schema, v[i].schema, v[i].table, err);
+        rc = drop_one(conn, sync_schema, v[i].schema, v[i].table, true, err);
     free(v);
+    if (rc == 0)
+        rc = pg_logical_drop(conn, sync_schema, err);
     if (!own)
         return rc;
     if (rc < 0) {
@@ -1077,10 +1198,16 @@ static int same_list(PGconn *conn, const char *recorded, const char *const *v, s
 
 static void describe(const Installed *e, PgCaptureEntry *out)
 {
-    /* statement mode has no <table>_sync_array */
+    /* statement mode has no <table>_sync_array; logical mode no trigger at all */
     int expected = e->stmt_mode ? PG_CAPTURE_NTRIGGERS - 1 : PG_CAPTURE_NTRIGGERS;
     if (!e->table_exists)
         snprintf(out->detail, sizeof(out->detail), "table no longer exists");
+    else if (e->logical && (e->ntriggers > 0 || e->other_triggers > 0))
+        snprintf(out->detail, sizeof(out->detail), "logical capture, but capture triggers remain");
+    else if (e->logical && !e->published)
+        snprintf(out->detail, sizeof(out->detail), "logical capture, but not in the publication");
+    else if (e->logical)
+        out->detail[0] = '\0';
     else if (e->ntriggers == 0 && e->other_triggers == 0)
         snprintf(out->detail, sizeof(out->detail), "recorded but no capture trigger");
     else if (e->ntriggers != expected || e->other_triggers > 0)
@@ -1126,7 +1253,7 @@ int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable 
         snprintf(e->table, sizeof(e->table), "%s", t->table);
         snprintf(e->entity_type, sizeof(e->entity_type), "%s", t->entity_type ? t->entity_type : "");
         Installed *in = installed_find(v, nv, t->schema, t->table);
-        if (!in || (in->ntriggers == 0 && in->other_triggers == 0)) {
+        if (!in || (in->ntriggers == 0 && in->other_triggers == 0 && !in->logical)) {
             e->state = PG_CAPTURE_MISSING;
             snprintf(e->detail, sizeof(e->detail), "no capture trigger");
             if (in)
@@ -1153,7 +1280,8 @@ int pg_capture_list(PGconn *conn, const char *sync_schema, const PgCaptureTable 
             break;
         if (!same && !diff)
             diff = "array columns";
-        if (!diff && in->stmt_mode != (t->mode == PG_CAPTURE_MODE_STATEMENT))
+        if (!diff && (in->stmt_mode != (t->mode == PG_CAPTURE_MODE_STATEMENT) ||
+                      in->logical != (t->mode == PG_CAPTURE_MODE_LOGICAL)))
             diff = "capture mode";
         if (diff) {
             e->state = PG_CAPTURE_STALE;

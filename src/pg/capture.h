@@ -38,8 +38,10 @@
 typedef enum PgCaptureMode {
     PG_CAPTURE_MODE_ROW = 0,       /* per row, unchanged rows skipped by WHEN: the cheapest for
                                       single-row updates (OLTP); the default */
-    PG_CAPTURE_MODE_STATEMENT = 1  /* per statement with transition tables: the cheapest for large
+    PG_CAPTURE_MODE_STATEMENT = 1, /* per statement with transition tables: the cheapest for large
                                       updates (batch jobs), dearer for single rows */
+    PG_CAPTURE_MODE_LOGICAL = 2    /* no trigger: logical decoding through a slot (pg/logical.h);
+                                      every operation, not only UPDATEs */
 } PgCaptureMode;
 
 typedef struct PgCaptureTable {
@@ -81,7 +83,9 @@ void pg_capture_spec_free(PgCaptureSpec *s);
 
 /* Creates or replaces the capture functions and triggers of each table, and records them in
    graph_sync_captured_tables. Checks the columns against the catalog first. Runs in one
-   transaction (its own, or the caller's when one is open). The sync schema must be initialised. */
+   transaction (its own, or the caller's when one is open). The sync schema must be initialised.
+   Tables in logical mode get no trigger (any old ones are dropped) but a place in the publication;
+   the replication slot is created first, which needs no transaction to be open. */
 int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
                        P2nErr *err);
 
@@ -90,7 +94,8 @@ int pg_capture_uninstall(PGconn *conn, const char *sync_schema, const PgCaptureT
                          P2nErr *err);
 
 /* Drops every capture trigger and function pg2neo installed for this sync schema (found through
-   the catalog and the records). Runs in the caller's transaction if one is open. */
+   the catalog and the records), and the logical capture's slot and publication. Runs in the
+   caller's transaction if one is open (the slot is then dropped at once, whatever the outcome). */
 int pg_capture_drop_all(PGconn *conn, const char *sync_schema, P2nErr *err);
 
 /* Lists capture state: each mapped table (captured, missing or stale) and each installed
