@@ -179,6 +179,72 @@ void p2n_conflict_report_free(P2nConflictReport *r);
    next batch rewrites its node (or removes it when PostgreSQL has no live row). */
 int p2n_conflict_resolve(P2nService *s, const char *type, const char *id);
 
+/* ---- conflict review and the audit trail (the seed's Phase 3.2) ----
+ * graph_sync_status.has_conflicts marks a divergence nobody has reviewed yet: it is set by
+ * p2n_conflict_detect, p2n_conflict_scan and the daemon's periodic scan, and counts toward
+ * conflictCount and the conflicts alert. Acknowledging it (p2n_conflict_ack) clears the flag and
+ * keeps what was accepted; a later check that finds different values flags the entity again. */
+
+/* One entity with a recorded conflict, unreviewed or acknowledged. */
+typedef struct P2nConflictEntry {
+    char *entity_type;
+    char *entity_id;
+    char *details;        /* JSON {conflictingFields, postgresValues, neo4jValues}; NULL when unknown */
+    double detected_at;   /* unix seconds */
+    int acknowledged;     /* reviewed and accepted: does not count as a conflict */
+    double acked_at;      /* unix seconds, 0 unless acknowledged */
+    char *acked_by;       /* "pguser (os user name)", NULL unless acknowledged */
+    char *ack_note;
+} P2nConflictEntry;
+
+/* Lists entities with a recorded conflict (type NULL = every type; at most limit, <= 0: 1000),
+   ordered by type and id. Unknown type: P2N_ENOTFOUND. Free with p2n_conflict_list_free. */
+int p2n_conflict_list(P2nService *s, const char *type, long limit, P2nConflictEntry **out, size_t *n);
+void p2n_conflict_list_free(P2nConflictEntry *e, size_t n);
+
+/* Figures of one conflict scan. */
+typedef struct P2nConflictScanStats {
+    long long checked;    /* entities compared */
+    long long differing;  /* of which differ */
+    long long flagged;    /* recorded as unreviewed conflicts */
+    long long cleared;    /* found equal again: their conflict record was cleared */
+    long long in_flight;  /* differ, but a change of theirs was being synced: not recorded */
+} P2nConflictScanStats;
+
+/* One pass of the daemon's conflict scan: per type a random sample of `sample` entities (<= 0:
+   the mapping's conflictScanSample) plus those already flagged or acknowledged. */
+int p2n_conflict_scan(P2nService *s, long sample, P2nConflictScanStats *st);
+
+/* Records that entity id's current divergence was reviewed and accepted, with note (may be
+   NULL), by the PostgreSQL user and the OS user; also an 'ack' audit row. r receives the
+   comparison (free with p2n_conflict_report_free). Unknown type or id: P2N_ENOTFOUND; no
+   difference to acknowledge: P2N_ESTATE. */
+int p2n_conflict_ack(P2nService *s, const char *type, const char *id, const char *note, P2nConflictReport *r);
+
+/* One audit trail row. */
+typedef struct P2nHistoryEntry {
+    long long id;
+    char *action;      /* upsert, delete, resync (applied changes), resolve, ack */
+    long long version; /* the change version; -1 when none */
+    char *fields;      /* JSON: the array columns' net change, when the capture recorded one; or NULL */
+    char *details;     /* JSON: the conflict resolved / acknowledged; or NULL */
+    char *actor;       /* PostgreSQL user */
+    char *os_user;     /* may be NULL */
+    char *note;        /* may be NULL */
+    char *worker_id;   /* the sync worker, for applied changes; may be NULL */
+    double at;         /* unix seconds */
+} P2nHistoryEntry;
+
+/* The audit trail of one entity, newest first (at most limit rows, <= 0: 100). Unknown type, or
+   an id with no history that neither its table nor the queue knows: P2N_ENOTFOUND. Free with
+   p2n_history_free. */
+int p2n_history(P2nService *s, const char *type, const char *id, long limit, P2nHistoryEntry **out, size_t *n);
+void p2n_history_free(P2nHistoryEntry *h, size_t n);
+
+/* Stores the mapping's auditRetentionDays in PostgreSQL and deletes audit rows older than that
+   (0: all); the daemon does this every minute in small batches. *deleted may be NULL. */
+int p2n_audit_prune(P2nService *s, long long *deleted);
+
 /* Starts the scheduler (the daemon loop) in a thread of its own; p2n_scheduler_stop stops it
    after the batch in hand and releases its claims. */
 int p2n_scheduler_start(P2nService *s);

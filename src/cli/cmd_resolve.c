@@ -16,14 +16,20 @@
 static void resolve_help(void)
 {
     printf("usage: pg2neo resolve [--config MAPPING] [--json] TYPE ID\n"
-           "       pg2neo resolve [--config MAPPING] [--json] --all\n\n"
+           "       pg2neo resolve [--config MAPPING] [--json] --all\n"
+           "       pg2neo resolve [--config MAPPING] [--json] --ack TYPE ID [--note TEXT]\n\n"
            "PostgreSQL wins: queues the entity TYPE ID with a new version (--all: every entity that\n"
            "`pg2neo verify` finds different), runs sync batches until nothing is left to claim, then\n"
            "compares again and prints the outcome. ID is the queue's entity id: the key's text, or\n"
            "[\"a\",\"b\"] for a composite key. The mapping is --config, else $P2N_MAPPING, else\n"
-           "mapping.yaml.\n\n"
-           "exit codes: 0 resolved (PostgreSQL and Neo4j agree), 3 still different, 1 failure,\n"
-           "2 bad usage, unknown type or id\n");
+           "mapping.yaml. Each resolve is recorded in the audit trail (pg2neo history).\n\n"
+           "--ack records instead that the entity's current divergence was reviewed and accepted:\n"
+           "nothing is synced; the conflict stops counting toward conflictCount and the conflicts\n"
+           "alert until a later check finds different values. Recorded with the PostgreSQL user,\n"
+           "the OS user, the time, the note and the acknowledged values (pg2neo conflicts --list,\n"
+           "pg2neo history).\n\n"
+           "exit codes: 0 resolved (PostgreSQL and Neo4j agree) or acknowledged, 3 still different,\n"
+           "1 failure, 2 bad usage, unknown type or id, nothing to acknowledge\n");
 }
 
 /* Runs batches until one claims nothing; returns 0 or the failing batch's code. */
@@ -42,15 +48,39 @@ static int drain(P2nService *s, long long *synced, long long *failed)
     return 0;
 }
 
+/* --ack: records the reviewed divergence; closes s */
+static int ack_run(P2nService *s, const char *type, const char *id, const char *note, int json)
+{
+    P2nConflictReport r;
+    int rc = p2n_conflict_ack(s, type, id, note, &r);
+    int out = CLI_OK;
+    if (rc < 0) {
+        cli_errorf("%s", p2n_service_error(s));
+        out = rc == P2N_ENOTFOUND || rc == P2N_ESTATE ? CLI_USAGE : CLI_FAIL;
+    } else if (json) {
+        printf("{\"acknowledged\":true,\"report\":%s}\n", r.json ? r.json : "null");
+    } else {
+        printf("%s %s: %d conflicting field%s acknowledged%s%s\n", type, id, r.nfields, r.nfields == 1 ? "" : "s",
+               note ? ": " : "", note ? note : "");
+    }
+    p2n_conflict_report_free(&r);
+    p2n_service_close(s);
+    return out;
+}
+
 static int resolve_run(int argc, char **argv)
 {
-    const char *path = NULL, *type = NULL, *id = NULL;
-    int json = 0, all = 0;
+    const char *path = NULL, *type = NULL, *id = NULL, *note = NULL;
+    int json = 0, all = 0, ack = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else if (strcmp(argv[i], "--all") == 0)
             all = 1;
+        else if (strcmp(argv[i], "--ack") == 0)
+            ack = 1;
+        else if (strcmp(argv[i], "--note") == 0 && i + 1 < argc)
+            note = argv[++i];
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1] == '-') {
@@ -65,8 +95,12 @@ static int resolve_run(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (all == (type != NULL) || (!all && id == NULL)) {
-        cli_errorf("resolve needs TYPE ID, or --all");
+    if (all == (type != NULL) || (!all && id == NULL) || (ack && all)) {
+        cli_errorf("resolve needs TYPE ID, --all, or --ack TYPE ID");
+        return CLI_USAGE;
+    }
+    if (note && !ack) {
+        cli_errorf("--note goes with --ack");
         return CLI_USAGE;
     }
     if (path == NULL)
@@ -80,6 +114,8 @@ static int resolve_run(int argc, char **argv)
     }
     int out = CLI_OK;
     long long synced = 0, failed = 0;
+    if (ack)
+        return ack_run(s, type, id, note, json);
     if (all) {
         P2nVerifyStats vs;
         if (p2n_verify_consistency(s, 1, &vs) < 0) {

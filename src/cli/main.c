@@ -21,6 +21,7 @@ extern const CliCommand cli_cmd_full_sync;
 extern const CliCommand cli_cmd_verify;
 extern const CliCommand cli_cmd_conflicts;
 extern const CliCommand cli_cmd_resolve;
+extern const CliCommand cli_cmd_history;
 
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
@@ -36,6 +37,7 @@ static const CliCommand *const commands[] = {
     &cli_cmd_verify,
     &cli_cmd_conflicts,
     &cli_cmd_resolve,
+    &cli_cmd_history,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

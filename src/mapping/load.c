@@ -479,8 +479,9 @@ static void load_target(Ld *ld, Mapping *m, const yaml_node_t *n)
 static void load_sync(Ld *ld, Mapping *m, const yaml_node_t *n)
 {
     static const char *const keys[] = {"syncIntervalMs", "batchSizeLimit", "syncTimeoutMs", "enableAutoSync",
-                                       "maxAttempts",    "backoffBaseMs",  "backoffCapMs"};
-    if (!check_map(ld, n, "sync", keys, 7))
+                                       "maxAttempts",    "backoffBaseMs",  "backoffCapMs",
+                                       "conflictScanIntervalMs", "conflictScanSample", "auditRetentionDays"};
+    if (!check_map(ld, n, "sync", keys, sizeof(keys) / sizeof(keys[0])))
         return;
     struct {
         const char *key;
@@ -493,6 +494,9 @@ static void load_sync(Ld *ld, Mapping *m, const yaml_node_t *n)
         {"maxAttempts", &m->sync.max_attempts, 1, 1000},
         {"backoffBaseMs", &m->sync.backoff_base_ms, 1, INT32_MAX},
         {"backoffCapMs", &m->sync.backoff_cap_ms, 1, INT32_MAX},
+        {"conflictScanIntervalMs", &m->sync.conflict_scan_interval_ms, 0, INT32_MAX},
+        {"conflictScanSample", &m->sync.conflict_scan_sample, 1, 100000},
+        {"auditRetentionDays", &m->sync.audit_retention_days, 0, 36500},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         yaml_node_t *v = map_get(ld, n, ints[i].key);
@@ -898,6 +902,9 @@ static void mapping_defaults(Mapping *m, Ld *ld)
     m->sync.max_attempts = 3;
     m->sync.backoff_base_ms = 1000;
     m->sync.backoff_cap_ms = 60000;
+    m->sync.conflict_scan_interval_ms = 60000;
+    m->sync.conflict_scan_sample = 100;
+    m->sync.audit_retention_days = 30;
     m->alerts = (MappingAlerts){100, 300000, 5, 3600000, 5000, 120000, 0, 3600000, 86400000, NULL, 5000};
 }
 

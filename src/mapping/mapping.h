@@ -203,6 +203,9 @@ typedef struct MappingSync {
     int64_t max_attempts;      /* maxAttempts, 3 */
     int64_t backoff_base_ms;   /* backoffBaseMs, 1000 */
     int64_t backoff_cap_ms;    /* backoffCapMs, 60000 */
+    int64_t conflict_scan_interval_ms; /* conflictScanIntervalMs, 60000; 0 = no conflict scan */
+    int64_t conflict_scan_sample;      /* conflictScanSample, 100 entities per type and scan */
+    int64_t audit_retention_days;      /* auditRetentionDays, 30; 0 = no audit trail */
 } MappingSync;
 
 /* The alerts section: thresholds and windows of the daemon's alert rules (src/sync/alerts.h).

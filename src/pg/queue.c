@@ -190,10 +190,15 @@ int pgq_mark_synced(PGconn *conn, const char *schema, const char *worker_id, con
     rc = q(conn, schema,
            /* lock the rows in key order first (folds do the same): no deadlocks */
            "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(t, i, v)),"
-           " l AS (SELECT s.entity_type, s.entity_id, s.version = k.v AS same, s.op"
+           " l AS (SELECT s.entity_type, s.entity_id, s.version = k.v AS same, s.op, s.version AS ver,"
+           "              s.changed_arrays AS arrs"
            "         FROM @SCHEMA@.graph_sync_status s JOIN k ON s.entity_type = k.t AND s.entity_id = k.i"
            "        WHERE s.sync_status = 'in_progress' AND s.claimed_by = $4"
            "        ORDER BY s.entity_type, s.entity_id FOR UPDATE OF s),"
+           /* the audit trail (sql/002): one row per applied change, in this same round trip */
+           " aud AS (INSERT INTO @SCHEMA@.graph_sync_audit (entity_type, entity_id, version, action, fields, worker_id)"
+           "   SELECT l.entity_type, l.entity_id, l.ver, l.op, l.arrs, $4 FROM l, @SCHEMA@.graph_sync_state st"
+           "    WHERE l.same AND st.audit_retention_days > 0),"
            " del AS (DELETE FROM @SCHEMA@.graph_sync_status s USING l"
            "   WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id AND l.same AND l.op = 'delete'"
            "   RETURNING 1),"

@@ -28,6 +28,7 @@
 #include "pg/queue.h"
 #include "pg/schema.h"
 #include "sync/alerts.h"
+#include "sync/audit.h"
 #include "sync/conflicts.h"
 #include "sync/fullsync.h"
 #include "sync/verify.h"
@@ -980,6 +981,8 @@ const Mapping *sync_engine_mapping(const P2nService *s) { return s->map; }
 const char *sync_engine_schema(const P2nService *s) { return s->schema; }
 const char *sync_engine_worker_id(const P2nService *s) { return s->worker_id; }
 SyncPolicy *sync_engine_policy(P2nService *s) { return &s->policy; }
+const char *sync_engine_mapping_path(const P2nService *s) { return s->path; }
+void sync_engine_set_error(P2nService *s, const P2nErr *err) { set_last_error(s, err); }
 
 /* ---- daemon hooks ---- */
 
@@ -1642,20 +1645,12 @@ int p2n_conflict_resolve(P2nService *s, const char *type, const char *id)
         set_last_error(s, &err);
         return err.code;
     }
+    char os_user[256];
+    audit_os_user(os_user, sizeof(os_user));
     pthread_mutex_lock(&s->lock);
     int rc = pg_ensure(s, &err);
-    char *sql = rc == 0 ? pgu_schema_subst("INSERT INTO @SCHEMA@.graph_sync_log (version, op, entity_type, entity_ids)"
-                                           " VALUES (nextval('@SCHEMA@.graph_sync_version_seq'::regclass), 'u', $1,"
-                                           " ARRAY[$2::text])",
-                                           s->schema, &err)
-                      : NULL;
-    if (rc == 0 && sql == NULL)
-        rc = err.code ? err.code : P2N_ENOMEM;
-    if (rc == 0) {
-        const char *p[2] = {type, id};
-        rc = pgu_query(s->pg, sql, 2, p, NULL, "could not queue the entity", &err);
-    }
-    free(sql);
+    if (rc == 0) /* queues it and writes the 'resolve' audit row (src/sync/audit.h) */
+        rc = audit_queue_resolve(s->pg, s->schema, type, id, os_user, NULL, &err);
     if (rc < 0)
         set_last_error(s, &err);
     pthread_mutex_unlock(&s->lock);
@@ -1694,7 +1689,12 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     memset(&ds, 0, sizeof(ds));
     P2N_INFO("sync daemon started", "worker=%s schema=%s auto_sync=%s interval_ms=%u batch=%zu timeout_ms=%u",
              s->worker_id, s->schema, c.auto_sync ? "on" : "off", c.interval_ms, s->batch_limit, s->timeout_ms);
+    SyncMaint *maint = NULL; /* conflict scan + audit pruning, on connections of its own */
+    P2nErr merr;
+    if (sync_maint_start(s->path, s->map->conninfo, s->schema, &s->map->sync, &maint, &merr) < 0)
+        P2N_WARN("no conflict scan or audit pruning", "error=\"%s\"", merr.msg);
     int rc = sync_daemon_run(&h, &c, stop, &ds);
+    sync_maint_stop(maint);
     release_all(s);
     P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu",
              (unsigned long long)ds.batches, (unsigned long long)ds.entities, (unsigned long long)ds.reconnects,

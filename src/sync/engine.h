@@ -43,6 +43,10 @@ const Mapping *sync_engine_mapping(const P2nService *s);
 const char *sync_engine_schema(const P2nService *s);
 const char *sync_engine_worker_id(const P2nService *s);
 
+/* The mapping file's path; records err as the service's last error (p2n_service_error). */
+const char *sync_engine_mapping_path(const P2nService *s);
+void sync_engine_set_error(P2nService *s, const P2nErr *err);
+
 /* The runner policy in use (max attempts, backoff, timeout); tests may change it. */
 SyncPolicy *sync_engine_policy(P2nService *s);
 
