@@ -49,6 +49,10 @@ static int history_run(int argc, char **argv)
     long limit = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (i + 1 == argc && (strcmp(a, "--config") == 0 || strcmp(a, "--limit") == 0)) {
+            cli_errorf("option %s needs a value", a);
+            return CLI_USAGE;
+        }
         if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--prune") == 0) {

@@ -71,6 +71,10 @@ static int init_run(int argc, char **argv)
         else
             other = 1;
     }
+    if (schema != NULL && schema[0] == '\0') {
+        cli_errorf("--schema needs a non-empty name");
+        return CLI_USAGE;
+    }
     if (config == NULL && !tables && !other) {
         const char *env = getenv("P2N_MAPPING");
         if (env && *env)

@@ -73,6 +73,10 @@ static int resolve_run(int argc, char **argv)
     const char *path = NULL, *type = NULL, *id = NULL, *note = NULL;
     int json = 0, all = 0, ack = 0;
     for (int i = 1; i < argc; i++) {
+        if (i + 1 == argc && (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--note") == 0)) {
+            cli_errorf("option %s needs a value", argv[i]);
+            return CLI_USAGE;
+        }
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else if (strcmp(argv[i], "--all") == 0)
