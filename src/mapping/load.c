@@ -393,9 +393,22 @@ static bool check_sql_expr(Ld *ld, const yaml_node_t *n, const char *s)
 /* ---- sections ---- */
 static void load_source(Ld *ld, Mapping *m, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"conninfo", "url", "schema"};
-    if (!check_map(ld, n, "source", keys, 3))
+    static const char *const keys[] = {"conninfo", "url", "schema", "capture"};
+    if (!check_map(ld, n, "source", keys, 4))
         return;
+    yaml_node_t *cap = map_get(ld, n, "capture");
+    if (cap) {
+        char *v = scalar(ld, cap, "source capture");
+        if (v && (strcmp(v, "triggers") == 0 || strcmp(v, "row") == 0))
+            m->capture_mode = 0;
+        else if (v && strcmp(v, "statement") == 0)
+            m->capture_mode = 1;
+        else if (v && strcmp(v, "logical") == 0)
+            m->capture_mode = 2;
+        else if (v)
+            lerr(ld, cap, "source capture must be triggers, statement or logical, not \"%s\"", v);
+        free(v);
+    }
     yaml_node_t *c = map_get(ld, n, "conninfo"), *u = map_get(ld, n, "url"), *s = map_get(ld, n, "schema");
     if (c && u)
         lerr(ld, u, "source has both conninfo and url; give one");

@@ -229,6 +229,9 @@ typedef struct Mapping {
     /* source */
     char *conninfo;      /* libpq conninfo or URL; "" = PG* environment */
     char *source_schema; /* default "public" */
+    int capture_mode;    /* source.capture: 0 triggers (default), 1 statement (triggers with transition
+                            tables for UPDATEs), 2 logical (a replication slot, no trigger):
+                            the values of PgCaptureMode (pg/capture.h) */
     /* target */
     char *neo4j_uri;      /* default NEO4J_URI or bolt://localhost:7687 */
     char *neo4j_user;     /* default NEO4J_USER or neo4j */

@@ -973,7 +973,7 @@ static int drop_one(PGconn *conn, const char *schema, const char *tschema, const
     if (rc < 0 || !forget)
         return rc;
     char pub[80];
-    pg_logical_name(pub, sizeof(pub), schema);
+    pg_logical_name(pub, sizeof(pub), PQdb(conn), schema);
     const char *pp[3] = {pub, tschema, table};
     rc = pgu_query(conn,
                    "SELECT format('ALTER PUBLICATION %I DROP TABLE %I.%I', pubname, schemaname, tablename)"
@@ -1072,7 +1072,7 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
                                " FROM @SCHEMA@.graph_sync_captured_tables r ORDER BY 1, 2",
                                schema, err);
     char pub[80];
-    pg_logical_name(pub, sizeof(pub), schema);
+    pg_logical_name(pub, sizeof(pub), PQdb(conn), schema);
     const char *pp[1] = {pub};
     rc = q ? pgu_query(conn, q, 1, pp, &rr, "could not read the capture records", err) : P2N_ENOMEM;
     free(q);

@@ -23,30 +23,39 @@ static uint32_t fnv1a(const char *s)
     return h;
 }
 
-void pg_logical_name(char *buf, size_t size, const char *sync_schema)
+static size_t clean_part(char *out, size_t max, const char *in, bool *changed)
 {
-    char clean[64];
     size_t n = 0;
-    bool changed = false;
-    for (const char *p = sync_schema; *p; p++) {
+    for (const char *p = in; *p; p++) {
         char c = *p;
         if (c >= 'A' && c <= 'Z') {
             c = (char)(c - 'A' + 'a');
-            changed = true;
+            *changed = true;
         } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
             c = '_';
-            changed = true;
+            *changed = true;
         }
-        if (n < 40)
-            clean[n++] = c;
+        if (n < max)
+            out[n++] = c;
         else
-            changed = true;
+            *changed = true;
     }
-    clean[n] = '\0';
-    if (changed)
-        snprintf(buf, size, "pg2neo_%s_%08" PRIx32, clean, fnv1a(sync_schema));
-    else
-        snprintf(buf, size, "pg2neo_%s", clean);
+    out[n] = '\0';
+    return n;
+}
+
+void pg_logical_name(char *buf, size_t size, const char *dbname, const char *sync_schema)
+{
+    char db[24], sch[24], both[512];
+    bool changed = false;
+    clean_part(db, 20, dbname ? dbname : "", &changed);
+    clean_part(sch, 20, sync_schema, &changed);
+    if (changed) {
+        snprintf(both, sizeof(both), "%s\x1f%s", dbname ? dbname : "", sync_schema);
+        snprintf(buf, size, "pg2neo_%s_%s_%08" PRIx32, db, sch, fnv1a(both));
+    } else {
+        snprintf(buf, size, "pg2neo_%s_%s", db, sch);
+    }
 }
 
 int pg_logical_wal_level_check(PGconn *conn, P2nErr *err)
@@ -74,7 +83,7 @@ int pg_logical_slot_ensure(PGconn *conn, const char *sync_schema, bool *created,
     if (rc < 0)
         return rc;
     char name[80];
-    pg_logical_name(name, sizeof(name), sync_schema);
+    pg_logical_name(name, sizeof(name), PQdb(conn), sync_schema);
     const char *p[1] = {name};
     PGresult *r = NULL;
     rc = pgu_query(conn,
@@ -106,7 +115,7 @@ int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTab
                        P2nErr *err)
 {
     char name[80], qname[180];
-    pg_logical_name(name, sizeof(name), sync_schema);
+    pg_logical_name(name, sizeof(name), PQdb(conn), sync_schema);
     if (pgu_quote_ident(qname, sizeof(qname), name) < 0)
         return p2n_err_set(err, P2N_EINVAL, "publication name too long");
     P2nBuf list, keys;
@@ -219,7 +228,7 @@ int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTab
 int pg_logical_drop(PGconn *conn, const char *sync_schema, P2nErr *err)
 {
     char name[80], qname[180];
-    pg_logical_name(name, sizeof(name), sync_schema);
+    pg_logical_name(name, sizeof(name), PQdb(conn), sync_schema);
     if (pgu_quote_ident(qname, sizeof(qname), name) < 0)
         return p2n_err_set(err, P2N_EINVAL, "publication name too long");
     const char *p[1] = {name};
@@ -239,7 +248,7 @@ int pg_logical_enabled(PGconn *conn, const char *sync_schema, bool *on, P2nErr *
 {
     *on = false;
     char name[80];
-    pg_logical_name(name, sizeof(name), sync_schema);
+    pg_logical_name(name, sizeof(name), PQdb(conn), sync_schema);
     const char *p[1] = {name};
     PGresult *r = NULL;
     int rc = pgu_query(conn,
@@ -580,7 +589,7 @@ static int load_tables(PGconn *conn, const char *schema, PGresult **res, PgLogic
 static int pull_locked(PGconn *conn, const char *schema, size_t max_changes, int64_t *n_changes, P2nErr *err)
 {
     char name[80];
-    pg_logical_name(name, sizeof(name), schema);
+    pg_logical_name(name, sizeof(name), PQdb(conn), schema);
     PGresult *tr = NULL, *flush = NULL, *ch = NULL;
     PgLogicalTable *tables = NULL;
     const char **keys = NULL;

@@ -9,8 +9,9 @@
  * (changed_arrays stays NULL) and the no-op filter (an UPDATE that changes no watched column
  * queues a harmless re-sync).
  *
- * Names: slot and publication are "pg2neo_<sync schema>" (lower-cased, other characters as "_",
- * with a hash suffix when the name had to change or is too long).
+ * Names: slot and publication are "pg2neo_<database>_<sync schema>" (slots are per cluster;
+ * lower-cased, other characters as "_", each part at most 20 characters, with a hash suffix of the
+ * exact names when anything had to change).
  */
 #ifndef P2N_PG_LOGICAL_H
 #define P2N_PG_LOGICAL_H
@@ -23,8 +24,8 @@
 #include "common/error.h"
 #include "pg/capture.h"
 
-/* The slot and publication name of a sync schema (buf of at least 64 bytes). */
-void pg_logical_name(char *buf, size_t size, const char *sync_schema);
+/* The slot and publication name of a sync schema in a database (buf of at least 64 bytes). */
+void pg_logical_name(char *buf, size_t size, const char *dbname, const char *sync_schema);
 
 /* P2N_ECONFIG with advice unless the server runs with wal_level = logical. */
 int pg_logical_wal_level_check(PGconn *conn, P2nErr *err);

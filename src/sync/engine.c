@@ -25,6 +25,7 @@
 #include "packstream/packstream.h"
 #include "pg/capture.h"
 #include "pg/pgutil.h"
+#include "pg/logical.h"
 #include "pg/queue.h"
 #include "pg/schema.h"
 #include "sync/alerts.h"
@@ -52,6 +53,7 @@ struct P2nService {
     BoltDriver *drv;
     BoltConn *neo;
     PgqPoll poll;
+    PgLogicalPoll lpoll;   /* the wake-up in logical capture mode */
     char last_error[1024];
 
     /* observability */
@@ -143,6 +145,14 @@ static int neo_ensure(P2nService *s, P2nErr *err)
 
 /* ---- claim ---- */
 
+/* Logical capture: bring the slot's committed changes into the change log before a fold. */
+static int logical_pull(P2nService *s, P2nErr *err)
+{
+    if (s->map->capture_mode != PG_CAPTURE_MODE_LOGICAL)
+        return 0;
+    return pg_logical_pull(s->pg, s->schema, 10000, NULL, err);
+}
+
 static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
 {
     P2nService *s = ctx;
@@ -154,6 +164,8 @@ static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr
     PgqClaim *c = NULL;
     size_t nc = 0;
     s->claimed = true;
+    if ((rc = logical_pull(s, err)) < 0)
+        return rc;
     rc = pgq_claim(s->pg, s->schema, limit, s->lease_ms, s->worker_id, true, &c, &nc, err);
     if (rc < 0)
         return rc;
@@ -1008,8 +1020,9 @@ static int hook_poll(void *ctx, int *has, P2nErr *err)
 {
     P2nService *s = ctx;
     pthread_mutex_lock(&s->lock);
-    int rc = s->pg ? pgq_poll(s->pg, s->schema, &s->poll, has, err)
-                   : p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected");
+    int rc = !s->pg ? p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected")
+             : s->map->capture_mode == PG_CAPTURE_MODE_LOGICAL ? pg_logical_poll(s->pg, &s->lpoll, has, err)
+                                                                : pgq_poll(s->pg, s->schema, &s->poll, has, err);
     if (rc < 0 && s->pg && PQstatus(s->pg) != CONNECTION_OK)
         pg_disconnect(s);
     pthread_mutex_unlock(&s->lock);
@@ -1319,7 +1332,7 @@ static int capture_tables(const Mapping *m, PgCaptureTable **out, void ***lists,
         t[i].n_watched = nw;
         t[i].array_columns = arrays;
         t[i].n_arrays = na;
-        t[i].mode = PG_CAPTURE_MODE_ROW;
+        t[i].mode = (PgCaptureMode)m->capture_mode;
     }
     *out = t;
     *lists = ls;
@@ -1428,7 +1441,8 @@ int p2n_service_status(P2nService *s, P2nServiceStatus *st)
         st->initialized = 1;
         /* fold the change log first, so that recent changes count as pending */
         P2nErr e1;
-        if (pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
+        p2n_err_clear(&e1);
+        if (logical_pull(s, &e1) < 0 || pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
             P2N_DEBUG("status: could not fold", "error=\"%s\"", e1.msg);
         HttpPgSnapshot snap;
         rc = http_pg_snapshot_load(s->pg, s->schema, 1, &snap, &err);
@@ -1461,7 +1475,7 @@ int p2n_service_status_json(P2nService *s, char **json)
     if (rc == 0) {
         P2nErr e1;
         p2n_err_clear(&e1);
-        if (pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
+        if (logical_pull(s, &e1) < 0 || pgq_fold(s->pg, s->schema, NULL, &e1) < 0)
             P2N_DEBUG("status: could not fold", "error=\"%s\"", e1.msg);
     }
     P2nErr e2;

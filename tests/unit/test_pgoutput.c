@@ -272,13 +272,14 @@ static void test_names(void **state)
 {
     (void)state;
     char a[80], b[80], c[80];
-    pg_logical_name(a, sizeof(a), "public");
-    assert_string_equal(a, "pg2neo_public");
-    pg_logical_name(b, sizeof(b), "My Schema");
-    assert_int_equal(strncmp(b, "pg2neo_my_schema_", 17), 0);
-    pg_logical_name(c, sizeof(c), "my_schema");
-    assert_string_equal(c, "pg2neo_my_schema");
-    pg_logical_name(c, sizeof(c), "a_very_long_schema_name_that_goes_on_and_on_and_on_forever");
+    pg_logical_name(a, sizeof(a), "civic", "public");
+    assert_string_equal(a, "pg2neo_civic_public");
+    pg_logical_name(b, sizeof(b), "civic", "My Schema");
+    assert_int_equal(strncmp(b, "pg2neo_civic_my_schema_", 23), 0);
+    pg_logical_name(c, sizeof(c), "civic", "my_schema");
+    assert_string_equal(c, "pg2neo_civic_my_schema");
+    assert_string_not_equal(b, c);
+    pg_logical_name(c, sizeof(c), "a_database_with_a_long_name_too", "a_very_long_schema_name_that_goes_on_and_on");
     assert_true(strlen(c) <= 63);
 }
 
