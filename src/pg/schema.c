@@ -154,7 +154,7 @@ int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)
             "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_merge_arrays(jsonb, jsonb);"
             "DROP TABLE IF EXISTS @SCHEMA@.graph_sync_status, @SCHEMA@.graph_sync_failures,"
             " @SCHEMA@.graph_sync_batches, @SCHEMA@.graph_sync_log, @SCHEMA@.graph_sync_state,"
-            " @SCHEMA@.graph_sync_captured_tables, @SCHEMA@.graph_sync_schema_version;"
+            " @SCHEMA@.graph_sync_captured_tables, @SCHEMA@.graph_sync_audit, @SCHEMA@.graph_sync_schema_version;"
             "DROP SEQUENCE IF EXISTS @SCHEMA@.graph_sync_version_seq",
             schema, err);
         rc = sql ? pgu_exec(conn, sql, "could not drop the sync tables", err) : P2N_ENOMEM;
