@@ -370,6 +370,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return route(s, conn, url);
 }
 
+/* URL unescaping that refuses an encoded NUL: a URL with "%00" stays as it is, so "/%00" is a 404
+   and never "/" (libmicrohttpd's own unescaping would cut the string at the NUL). */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *val)
+{
+    (void)cls;
+    (void)conn;
+    for (const char *p = strchr(val, '%'); p != NULL; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return strlen(val);
+    return MHD_http_unescape(val);
+}
+
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -506,6 +518,7 @@ int http_server_start(const HttpConfig *cfg_in, const HttpProvider *provider, P2
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                              MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
                               MHD_OPTION_END);
     if (s->mhd == NULL) {
         rc = p2n_err_set(err, P2N_EIO, "could not start the HTTP server on %s port %u (address in use?)",
