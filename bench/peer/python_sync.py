@@ -317,8 +317,9 @@ class Peer:
                         .format(t=t, a=sql.Identifier(m.key[0]), b=sql.Identifier(m.key[1]),
                                 at=sql.SQL(k0.key_type), bt=sql.SQL(k1.key_type)),
                         ([k[0] for k in keys], [k[1] for k in keys]))
-            # the queue's id of a composite key: jsonb_build_array(a::text, b::text)::text
-            return {json.dumps([str(r[m.key[0]]), str(r[m.key[1]])], ensure_ascii=False): r for r in cur}
+            # keyed by the key's text values: the queue's id is a JSON array of them, spelt
+            # '["a","b"]' by the capture triggers and '["a", "b"]' by jsonb's text output
+            return {(str(r[m.key[0]]), str(r[m.key[1]])): r for r in cur}
 
     @staticmethod
     def key_model(m, column):
@@ -357,7 +358,7 @@ class Peer:
         found = self.read(et, [i[1] for i in items if i[1] != "*"])
         ups, dels = [], []
         for et_, eid, ver, op, _ in items:
-            row = found.get(eid)
+            row = found.get(eid if isinstance(m, Node) else tuple(json.loads(eid)))
             if isinstance(m, Node):
                 if row is None or (m.soft_delete and row[m.soft_delete] is not None):
                     dels.append({"k": self.node_key(m, eid), "v": ver})

@@ -1,0 +1,209 @@
+/*
+ * Benchmark (not a test): the raw UNWIND ceiling of make bench. Replays prepared Neo4j write
+ * batches through our Bolt client as fast as it can: each batch is one explicit transaction,
+ * BEGIN + RUN/PULL per statement + COMMIT pipelined in one round trip, the way the sync engine
+ * writes. No PostgreSQL work at all: bench/bench.py reads the rows beforehand (untimed), builds the
+ * hand-written UNWIND statements of bench/peer/python_sync.py with their parameters, packs the
+ * parameters to PackStream with the official driver's packer and writes them to FILE:
+ *
+ *   "P2NCEIL1", then per batch: u32 statements, then per statement: u32 query length, the query,
+ *   u32 parameter length, the parameters (a PackStream map); integers big-endian.
+ *
+ * usage: ceiling FILE        (connection from the NEO4J_* variables)
+ * Prints one line: "ceiling batches=B statements=S seconds=T cpu=C nodes_created=N rels_created=R"
+ * (seconds: wall time of the writes only; cpu: this process's CPU time over the same span).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bolt/bolt.h"
+#include "common/time.h"
+
+typedef struct CeilStmt {
+    char *query;           /* NUL-terminated copy */
+    const uint8_t *params;
+    size_t params_len;
+} CeilStmt;
+
+static int die(const char *what, const P2nErr *err)
+{
+    fprintf(stderr, "ceiling: %s: %s\n", what, err->msg);
+    return 1;
+}
+
+static int read_u32(const uint8_t *buf, size_t len, size_t *off, uint32_t *out)
+{
+    if (len - *off < 4)
+        return -1;
+    const uint8_t *p = buf + *off;
+    *out = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    *off += 4;
+    return 0;
+}
+
+typedef struct CeilFile {
+    CeilStmt *stmts;
+    size_t nstmts;
+    uint32_t *sizes;     /* statements per batch */
+    size_t nbatches;
+} CeilFile;
+
+/* Splits the file (after its magic) into batches of statements; parameters point into buf. */
+static int ceil_parse(const uint8_t *buf, size_t len, CeilFile *cf)
+{
+    size_t off = 8, cap = 256, bcap = 64;
+    memset(cf, 0, sizeof *cf);
+    cf->stmts = malloc(cap * sizeof *cf->stmts);
+    cf->sizes = malloc(bcap * sizeof *cf->sizes);
+    if (!cf->stmts || !cf->sizes)
+        return -1;
+    while (off < len) {
+        uint32_t k;
+        if (read_u32(buf, len, &off, &k) < 0)
+            return -1;
+        if (cf->nbatches == bcap) {
+            uint32_t *nb = realloc(cf->sizes, bcap * 2 * sizeof *nb);
+            if (!nb)
+                return -1;
+            cf->sizes = nb;
+            bcap *= 2;
+        }
+        cf->sizes[cf->nbatches++] = k;
+        for (uint32_t i = 0; i < k; i++) {
+            uint32_t ql, pl;
+            if (read_u32(buf, len, &off, &ql) < 0 || len - off < ql)
+                return -1;
+            if (cf->nstmts == cap) {
+                CeilStmt *ns = realloc(cf->stmts, cap * 2 * sizeof *ns);
+                if (!ns)
+                    return -1;
+                cf->stmts = ns;
+                cap *= 2;
+            }
+            CeilStmt *st = &cf->stmts[cf->nstmts];
+            st->query = malloc((size_t)ql + 1);
+            if (!st->query)
+                return -1;
+            cf->nstmts++;
+            memcpy(st->query, buf + off, ql);
+            st->query[ql] = '\0';
+            off += ql;
+            if (read_u32(buf, len, &off, &pl) < 0 || len - off < pl)
+                return -1;
+            st->params = buf + off;
+            st->params_len = pl;
+            off += pl;
+        }
+    }
+    return 0;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: ceiling FILE\n");
+        return 2;
+    }
+    size_t len = 0;
+    uint8_t *buf = slurp(argv[1], &len);
+    if (!buf) {
+        fprintf(stderr, "ceiling: could not read \"%s\"\n", argv[1]);
+        return 1;
+    }
+    if (len < 8 || memcmp(buf, "P2NCEIL1", 8) != 0) {
+        fprintf(stderr, "ceiling: \"%s\" is not a ceiling batch file\n", argv[1]);
+        return 1;
+    }
+    /* parse everything first (not timed) */
+    CeilFile cf;
+    if (ceil_parse(buf, len, &cf) < 0) {
+        fprintf(stderr, "ceiling: \"%s\" is truncated or malformed, or out of memory\n", argv[1]);
+        return 1;
+    }
+    CeilStmt *stmts = cf.stmts;
+    size_t nstmts = cf.nstmts, nbatches = cf.nbatches;
+    uint32_t *batch_sizes = cf.sizes;
+
+    BoltConfig cfg;
+    BoltEnv env;
+    P2nErr err;
+    p2n_err_clear(&err);
+    if (bolt_config_from_env(&cfg, &env, &err) < 0)
+        return die("configuration", &err);
+    BoltDriver *drv = NULL;
+    BoltConn *c = NULL;
+    if (bolt_driver_new(&cfg, &drv, &err) < 0 || bolt_driver_connect(drv, BOLT_ACCESS_WRITE, &c, &err) < 0)
+        return die("connect", &err);
+
+    int64_t nodes = 0, rels = 0;
+    double c0 = cpu_seconds();
+    int64_t t0 = p2n_now_mono_us();
+    size_t at = 0;
+    for (size_t b = 0; b < nbatches; b++) {
+        if (bolt_begin(c, NULL, &err) < 0)
+            return die("begin", &err);
+        for (uint32_t i = 0; i < batch_sizes[b]; i++, at++)
+            if (bolt_tx_queue(c, stmts[at].query, stmts[at].params, stmts[at].params_len, &err) < 0)
+                return die("run", &err);
+        BoltSummary sum;
+        if (bolt_commit(c, &sum, &err) < 0)
+            return die("commit", &err);
+        nodes += sum.nodes_created;
+        rels += sum.relationships_created;
+    }
+    double secs = (double)(p2n_now_mono_us() - t0) / 1e6;
+    double cpu = cpu_seconds() - c0;
+    printf("ceiling batches=%zu statements=%zu seconds=%.3f cpu=%.3f nodes_created=%lld rels_created=%lld\n",
+           nbatches, nstmts, secs, cpu, (long long)nodes, (long long)rels);
+    bolt_conn_close(c);
+    bolt_driver_free(drv);
+    for (size_t i = 0; i < nstmts; i++)
+        free(stmts[i].query);
+    free(stmts);
+    free(batch_sizes);
+    free(buf);
+    return 0;
+
+}
