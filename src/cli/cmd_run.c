@@ -5,6 +5,7 @@
  * SIGINT finishes the batch in hand, releases its claims and exits 0.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,22 @@
 #define RUN_DEFAULT_HTTP "127.0.0.1:8687"
 
 static volatile sig_atomic_t g_stop;
+
+/* A fatal error: in JSON log mode a JSON log line (every line the daemon writes is then JSON),
+   else the CLI's "pg2neo: message" line. */
+static void run_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run_errorf(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (p2n_log_get_format() == P2N_LOG_JSON)
+        p2n_log(P2N_LOG_ERROR, msg, NULL);
+    else
+        cli_errorf("%s", msg);
+}
 
 static void on_signal(int sig)
 {
@@ -92,7 +109,7 @@ static int run_run(int argc, char **argv)
             else
                 token_file = v;
         } else {
-            cli_errorf("unknown option \"%s\" for run", a);
+            run_errorf("unknown option \"%s\" for run", a);
             return CLI_USAGE;
         }
     }
@@ -103,14 +120,14 @@ static int run_run(int argc, char **argv)
     int http_default = http == NULL;
     int http_on = http == NULL || strcmp(http, "off") != 0;
     if (http_on && split_addr(http ? http : RUN_DEFAULT_HTTP, addr, sizeof(addr), &port) < 0) {
-        cli_errorf("invalid value \"%s\" for --http: ADDR:PORT is needed", http);
+        run_errorf("invalid value \"%s\" for --http: ADDR:PORT is needed", http);
         return CLI_USAGE;
     }
     char *token = NULL;
     if (token_file) {
         token = read_token(token_file);
         if (token == NULL) {
-            cli_errorf("could not read token file \"%s\"", token_file);
+            run_errorf("could not read token file \"%s\"", token_file);
             return CLI_USAGE;
         }
         p2n_log_add_secret(token);
@@ -140,14 +157,14 @@ static int run_run(int argc, char **argv)
         return CLI_OK;
     }
     if (rc < 0) {
-        cli_errorf("%s", msg);
+        run_errorf("%s", msg);
         free(token);
         return rc == P2N_ECONFIG || rc == P2N_EINVAL ? CLI_USAGE : CLI_FAIL;
     }
     if (http_on) {
         rc = p2n_service_serve_http(s, addr, port, token);
         if (rc < 0 && !http_default) {
-            cli_errorf("%s", p2n_service_error(s));
+            run_errorf("%s", p2n_service_error(s));
             p2n_service_close(s);
             free(token);
             return CLI_FAIL;

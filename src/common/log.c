@@ -202,3 +202,22 @@ void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
     }
     p2n_buf_free(&b);
 }
+
+P2nLogFormat p2n_log_get_format(void) { return g_format; }
+
+void p2n_log_pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char text[1024];
+    snprintf(text, sizeof(text), "%s", message ? message : "");
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    for (char *c = text; *c; c++) /* one line, quoted once */
+        if (*c == '"' || *c == '\\')
+            *c = '\'';
+        else if ((unsigned char)*c < 0x20)
+            *c = ' ';
+    P2nLogLevel lvl = strncmp(text, "WARNING:", 8) == 0 ? P2N_LOG_WARN : P2N_LOG_INFO;
+    p2n_log(lvl, "postgresql notice", "detail=\"%s\"", text);
+}

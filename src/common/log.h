@@ -36,6 +36,14 @@ void p2n_log_redact(char *s);
 void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The format set by p2n_log_set_format (logfmt by default). */
+P2nLogFormat p2n_log_get_format(void);
+
+/* A libpq notice processor (PQsetNoticeProcessor(conn, p2n_log_pg_notice, NULL)): a server's
+   NOTICE/WARNING becomes a log line ("postgresql notice", level info, warn for WARNING) in the
+   chosen format instead of libpq's raw line on stderr. */
+void p2n_log_pg_notice(void *arg, const char *message);
+
 #define P2N_DEBUG(msg, ...) do { if (p2n_log_enabled(P2N_LOG_DEBUG)) p2n_log(P2N_LOG_DEBUG, msg, __VA_ARGS__); } while (0)
 #define P2N_INFO(msg, ...) p2n_log(P2N_LOG_INFO, msg, __VA_ARGS__)
 #define P2N_WARN(msg, ...) p2n_log(P2N_LOG_WARN, msg, __VA_ARGS__)

@@ -122,6 +122,7 @@ static int pg_ensure(P2nService *s, P2nErr *err)
         PQfinish(c);
         return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
     }
+    PQsetNoticeProcessor(c, p2n_log_pg_notice, NULL); /* notices as log lines, in the log format */
     PQclear(PQexec(c, "SET application_name = 'pg2neo'"));
     s->pg = c;
     return 0;
