@@ -57,10 +57,13 @@ int audit_prune(PGconn *conn, const char *schema, int64_t days, int batch, int m
     for (int i = 0; i < max_batches; i++) {
         PGresult *r = NULL;
         int rc = sq(conn, schema,
+                    /* the oldest ids first (the primary key, no index on created_at): a batch
+                       reads at most $2 rows; a row committed late with an older time than a
+                       newer id waits for that one */
                     "DELETE FROM @SCHEMA@.graph_sync_audit WHERE id IN ("
-                    " SELECT id FROM @SCHEMA@.graph_sync_audit"
-                    "  WHERE created_at < now() - $1::int * interval '1 day'"
-                    "  ORDER BY created_at LIMIT $2::int)",
+                    " SELECT id FROM (SELECT id, created_at FROM @SCHEMA@.graph_sync_audit"
+                    "                  ORDER BY id LIMIT $2::int) o"
+                    "  WHERE o.created_at < now() - $1::int * interval '1 day')",
                     2, p, &r, "could not prune the audit trail", err);
         if (rc < 0)
             return rc;
