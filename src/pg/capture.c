@@ -914,8 +914,22 @@ int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTab
     if (version == 0)
         return p2n_err_set(err, P2N_ESTATE, "pg2neo is not initialised in schema \"%s\": run pg2neo init first",
                            sync_schema);
-    if (!any_logical(tables, n))
-        return run_in_tx(conn, install_all, sync_schema, tables, n, err);
+    if (!any_logical(tables, n)) {
+        if ((rc = run_in_tx(conn, install_all, sync_schema, tables, n, err)) < 0 ||
+            PQtransactionStatus(conn) != PQTRANS_IDLE)
+            return rc;
+        /* a switch away from logical capture: a slot nobody reads would keep WAL forever */
+        PGresult *r = NULL;
+        char *q = pgu_schema_subst("SELECT count(*) FROM @SCHEMA@.graph_sync_captured_tables WHERE mode = 'logical'",
+                                   sync_schema, err);
+        rc = q ? pgu_query(conn, q, 0, NULL, &r, "could not read the capture records", err) : P2N_ENOMEM;
+        free(q);
+        if (rc < 0)
+            return rc;
+        bool none = strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+        PQclear(r);
+        return none ? pg_logical_drop(conn, sync_schema, err) : 0;
+    }
     /* The publication must exist before the slot: pgoutput looks it up as of each change it
        decodes, and fails on changes older than the publication. A slot can only be created
        outside a transaction, so this install cannot join the caller's. */

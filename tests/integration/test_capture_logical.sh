@@ -3,7 +3,8 @@
 # init creates no trigger but a publication of the key columns and a replication slot; exact queue
 # contents after INSERT, UPDATE, DELETE, an array change, a composite key, a primary-key change and
 # TRUNCATE; a 5,000-row UPDATE; the changes sync and verify is clean; the daemon picks up a change
-# without any trigger; uninstall removes slot and publication; a bad capture value exits 2.
+# without any trigger; a switch to triggers and back; uninstall removes slot and publication; a bad
+# capture value exits 2.
 # Needs wal_level = logical (scripts/services sets it); fails, never skips, without it.
 set -euo pipefail
 top=${P2N_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -68,7 +69,7 @@ set +e; "$bin" check "$tmp/bad.yaml" >"$tmp/out" 2>&1; r=$?; set -e
 [ "$(grep -c '^captured' "$tmp/out")" = 12 ] || { cat "$tmp/out"; fail "triggers list: not 12 captured"; }
 "$bin" init >/dev/null 2>&1 || fail "init is not idempotent"
 "$bin" full-sync >/dev/null 2>&1 || fail "full-sync"
-"$bin" verify >/dev/null 2>&1 || fail "verify after full-sync"
+"$bin" verify >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "verify after full-sync"; }
 
 # 2. exact queue contents
 u1=$(sql "SELECT id FROM users ORDER BY id LIMIT 1"); u2=$(sql "SELECT id FROM users ORDER BY id OFFSET 1 LIMIT 1")
@@ -129,7 +130,16 @@ n2=$(sql "SELECT count(*) FROM graph_sync_batches")
 kill -TERM "$pid"; wait "$pid" || fail "daemon exit status"; pid=""
 grep -q 'level=error' "$tmp/run.log" && { cat "$tmp/run.log"; fail "errors in the daemon log"; }
 
-# 5. uninstall removes the slot (which would otherwise keep WAL forever) and the publication
+# 5. switching to triggers drops the slot and the publication; switching back restores them
+sed 's/capture: logical/capture: triggers/' "$tmp/mapping.yaml" > "$tmp/triggers.yaml"
+"$bin" init --config "$tmp/triggers.yaml" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "init with triggers"; }
+[ "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pg2neo_logical_test_public'")" = 0 ] || fail "slot left after switching to triggers"
+[ "$(sql "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal")" -ge 12 ] || fail "no triggers after switching"
+"$bin" init >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "init back to logical"; }
+[ "$(sql "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal")" = 0 ] || fail "triggers left after switching back to logical"
+[ "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pg2neo_logical_test_public'")" = 1 ] || fail "no slot after switching back"
+
+# 6. uninstall removes the slot (which would otherwise keep WAL forever) and the publication
 "$bin" uninstall --yes >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "uninstall"; }
 [ "$(sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pg2neo_logical_test_public'")" = 0 ] || fail "slot left after uninstall"
 [ "$(sql "SELECT count(*) FROM pg_publication WHERE pubname = 'pg2neo_logical_test_public'")" = 0 ] || fail "publication left after uninstall"
