@@ -4,7 +4,7 @@
  * claimers claim, "sync" (read the current row into an in-memory graph) and mark synced.
  * Afterwards every entity whose graph copy is behind its row is pending (none lost), every synced
  * entity's copy is current, and a final drain brings all 100 up to date.
- * Runs 30 s per capture mode (row, statement); P2N_TEST_SCALE=small (set by scripts/run-tests)
+ * Runs 30 s per capture mode (row, statement, logical); P2N_TEST_SCALE=small (set by scripts/run-tests)
  * makes it 5 s each.
  */
 #include <pthread.h>
@@ -22,6 +22,7 @@
 
 #include "common/time.h"
 #include "pg/capture.h"
+#include "pg/logical.h"
 #include "pg/queue.h"
 #include "pg/schema.h"
 
@@ -33,6 +34,7 @@ static char db_url[2048];
 static pthread_mutex_t graph_mu = PTHREAD_MUTEX_INITIALIZER;
 static long long graph[NROWS + 1];         /* counter value last written to the "graph" */
 static volatile int writers_stop, claimers_stop;
+static PgCaptureMode cur_mode;
 static long long total_updates, total_batches, total_requeued, total_synced;
 
 static PGconn *connect_db(void)
@@ -87,6 +89,20 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* logical mode: the slot's changes into the log (all of them: loops until a pull brings nothing) */
+static void pull_all(PGconn *c)
+{
+    if (cur_mode != PG_CAPTURE_MODE_LOGICAL)
+        return;
+    P2nErr err;
+    p2n_err_clear(&err);
+    int64_t n = 0;
+    do {
+        if (pg_logical_pull(c, "public", 10000, &n, &err) < 0)
+            fail_msg("pull: %s", err.msg);
+    } while (n > 0);
+}
+
 /* claims a batch, reads the rows, writes the graph, marks synced; returns entities claimed */
 static size_t sync_batch(PGconn *c, const char *worker)
 {
@@ -94,6 +110,8 @@ static size_t sync_batch(PGconn *c, const char *worker)
     p2n_err_clear(&err);
     PgqClaim *cl = NULL;
     size_t n = 0;
+    if (cur_mode == PG_CAPTURE_MODE_LOGICAL && pg_logical_pull(c, "public", 10000, NULL, &err) < 0)
+        fail_msg("pull: %s", err.msg);
     if (pgq_claim(c, "public", 50, 30000, worker, true, &cl, &n, &err) < 0)
         fail_msg("claim: %s", err.msg);
     if (n == 0) {
@@ -145,6 +163,7 @@ static void *claimer(void *arg)
 static void run_no_change_lost(PgCaptureMode mode)
 {
     writers_stop = claimers_stop = 0;
+    cur_mode = mode;
     total_updates = total_batches = total_requeued = total_synced = 0;
     const char *url = getenv("DATABASE_URL");
     if (!url || !*url)
@@ -153,6 +172,9 @@ static void run_no_change_lost(PgCaptureMode mode)
     if (PQstatus(admin) != CONNECTION_OK)
         fail_msg("could not connect to PostgreSQL: %s", PQerrorMessage(admin));
     exec_sql(admin, "SET client_min_messages = warning");
+    /* a slot left by an interrupted logical run pins the database */
+    exec_sql(admin, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE database = 'capture_conc_test'");
     assert_int_equal(exec_sql(admin, "DROP DATABASE IF EXISTS capture_conc_test WITH (FORCE)"), 0);
     assert_int_equal(exec_sql(admin, "CREATE DATABASE capture_conc_test"), 0);
     PQfinish(admin);
@@ -196,6 +218,7 @@ static void run_no_change_lost(PgCaptureMode mode)
         pthread_join(cl[i], NULL);
 
     /* the verdict: fold, then compare every entity's graph copy with its row */
+    pull_all(db);
     assert_int_equal(pgq_fold(db, "public", NULL, &err), 0);
     PGresult *r = PQexec(db, "SELECT c.id, c.counter, s.sync_status, (SELECT count(*) FROM graph_sync_status)"
                              "  FROM conc c JOIN graph_sync_status s ON s.entity_type = 'Conc'"
@@ -225,7 +248,7 @@ static void run_no_change_lost(PgCaptureMode mode)
     assert_int_equal(sum, total_updates);
     print_message("%s mode, %d s: %lld updates, %lld batches, %lld synced, %lld requeued (changed while in progress);"
                   " at stop %d entities behind, %d pending\n",
-                  mode == PG_CAPTURE_MODE_ROW ? "row" : "statement", seconds, total_updates, total_batches, total_synced, total_requeued, behind, pending);
+                  mode == PG_CAPTURE_MODE_ROW ? "row" : mode == PG_CAPTURE_MODE_LOGICAL ? "logical" : "statement", seconds, total_updates, total_batches, total_synced, total_requeued, behind, pending);
     assert_true(total_updates > 1000);
     /* the race this test is about did happen */
     assert_true(total_requeued > 0);
@@ -233,6 +256,7 @@ static void run_no_change_lost(PgCaptureMode mode)
     /* drain: everything ends synced and current */
     while (sync_batch(db, "drain") > 0)
         ;
+    pull_all(db);
     assert_int_equal(pgq_fold(db, "public", NULL, &err), 0);
     r = PQexec(db, "SELECT c.id, c.counter FROM conc c JOIN graph_sync_status s ON s.entity_id = c.id::text"
                    " WHERE s.sync_status = 'synced' ORDER BY c.id");
@@ -240,6 +264,8 @@ static void run_no_change_lost(PgCaptureMode mode)
     for (int i = 0; i < NROWS; i++)
         assert_int_equal(graph[atoi(PQgetvalue(r, i, 0))], atoll(PQgetvalue(r, i, 1)));
     PQclear(r);
+    if (mode == PG_CAPTURE_MODE_LOGICAL && pg_logical_drop(db, "public", &err) < 0)
+        fail_msg("drop the slot: %s", err.msg);
     PQfinish(db);
 }
 
@@ -255,11 +281,18 @@ static void test_no_change_lost_statement_mode(void **state)
     run_no_change_lost(PG_CAPTURE_MODE_STATEMENT);
 }
 
+static void test_no_change_lost_logical_mode(void **state)
+{
+    (void)state;
+    run_no_change_lost(PG_CAPTURE_MODE_LOGICAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_change_lost_row_mode),
         cmocka_unit_test(test_no_change_lost_statement_mode),
+        cmocka_unit_test(test_no_change_lost_logical_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
