@@ -130,8 +130,12 @@ static int resolve_run(int argc, char **argv)
             out = CLI_FAIL;
         } else {
             P2nVerifyStats after;
+            P2nConflictScanStats cs;
             if (p2n_verify_consistency(s, 0, &after) < 0) {
                 cli_errorf("could not compare again: %s", p2n_service_error(s));
+                out = CLI_FAIL;
+            } else if (p2n_conflict_scan(s, 1, &cs) < 0) { /* re-checks (and clears) the recorded conflicts */
+                cli_errorf("could not update the recorded conflicts: %s", p2n_service_error(s));
                 out = CLI_FAIL;
             } else {
                 if (json)

@@ -236,8 +236,9 @@ out:
 
 /* ---- repair ---- */
 
+/* queues the ids and writes a 'resolve' row per id to the audit trail (sql/002) */
 static const char *QUEUE_SQL =
-    "INSERT INTO @SCHEMA@.graph_sync_status AS s"
+    "WITH q AS (INSERT INTO @SCHEMA@.graph_sync_status AS s"
     " (entity_type, entity_id, sync_status, op, version, first_change_at)"
     " SELECT $1, x.id, $3, $4, nextval('@SCHEMA@.graph_sync_version_seq'), now()"
     "   FROM unnest($2::text[]) AS x(id) ORDER BY x.id"
@@ -252,7 +253,11 @@ static const char *QUEUE_SQL =
     "  attempts = CASE WHEN s.sync_status IN ('synced', 'failed') THEN 0 ELSE s.attempts END,"
     "  next_attempt_at = CASE WHEN s.sync_status IN ('synced', 'failed') THEN now() ELSE s.next_attempt_at END,"
     "  last_error = CASE WHEN s.sync_status IN ('synced', 'failed') THEN NULL ELSE s.last_error END,"
-    "  updated_at = now()";
+    "  updated_at = now()"
+    " RETURNING s.entity_id, s.version, s.conflict_details)"
+    " INSERT INTO @SCHEMA@.graph_sync_audit (entity_type, entity_id, version, action, details, note)"
+    " SELECT $1, q.entity_id, q.version, 'resolve', q.conflict_details, 'verify --repair'"
+    "   FROM q, @SCHEMA@.graph_sync_state st WHERE st.audit_retention_days > 0";
 
 int verify_queue(FsEnv *env, const char *type, const char *const *ids, size_t n, bool del, P2nErr *err)
 {
