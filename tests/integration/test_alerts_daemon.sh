@@ -12,7 +12,8 @@
 #              resolves once failedWindowMs has passed
 #   stall      Neo4j frozen (SIGSTOP) under a batch: batch_duration and sync_latency fire; the
 #              next quick batch resolves them
-#   conflicts  has_conflicts set on an entity: conflicts fires, resolves when cleared
+#   conflicts  nodes edited in Neo4j: the daemon's conflict scan flags them, conflicts fires;
+#              one acknowledged, one resolved (pg2neo resolve): it resolves
 # Also: pg2neo check refuses a bad alerts section with exit 2.
 # P2N_BUILD picks the build directory (default build/debug).
 set -euo pipefail
@@ -321,12 +322,14 @@ note "failed_syncs firing with 3 failures in the window; waiting for the 8 s win
 wait_for 20 "failed_syncs ok" is_state failed_syncs ok
 agree
 wait_for 10 "webhook call for failed_syncs resolved" hooked_is failed_syncs ok 1
+# the poison rows go away while this daemon runs (a later daemon would see them as old changes)
+q "DELETE FROM al_items WHERE id > 100" >/dev/null
+wait_for 20 "the deletes synced" field_is pendingEntities 0
 stop_daemon failures
 expect_logged "alert firing" failed_syncs 1
 expect_logged "alert resolved" failed_syncs 1
 grep '"msg":"alert firing"' "$work/daemon.failures.log" | grep -q '"level":"error"' ||
   fail "the critical failed_syncs did not fire at level error"
-q "DELETE FROM al_items WHERE id > 100" >/dev/null
 "$bin" cypher "DROP CONSTRAINT al_code IF EXISTS" >/dev/null
 note "failures: ok"
 
@@ -337,6 +340,7 @@ mapping "  maxAttempts: 100" "  latencyMs: 1500
 start_daemon
 q "UPDATE al_items SET name = name || '.' WHERE id = 1" >/dev/null
 wait_for 20 "queue drained" field_is pendingEntities 0
+is_state sync_latency ok && is_state batch_duration ok || fail "latency or batch alert before the stall"
 neopid=$(scripts/services pid neo4j)
 kill -STOP "$neopid"
 note "Neo4j frozen (pid $neopid)"
@@ -373,19 +377,25 @@ done
 note "stall: ok"
 
 # ================= conflicts =================
-# The daemon counts entities with has_conflicts in graph_sync_status (set by pg2neo conflicts and
-# the conflict scan); here the flag is set directly in SQL.
+# A node edited in Neo4j behind pg2neo's back: the daemon's conflict scan (every second here)
+# flags it (has_conflicts), the alert fires; one entity acknowledged, the other resolved
+# (PostgreSQL wins): the alert resolves.
 : > "$work/hooks.jsonl"
-mapping "" "  conflictsThreshold: 0"
+mapping "  conflictScanIntervalMs: 1000" "  conflictsThreshold: 0"
 start_daemon
 is_state conflicts ok || fail "conflicts not ok at the start"
-q "UPDATE graph_sync_status SET has_conflicts = true WHERE entity_type = 'AlItem' AND entity_id IN ('3', '4')" >/dev/null
-wait_for 10 "conflicts firing" is_state conflicts firing
-[ "$(H field conflictCount)" = 2 ] || fail "conflictCount is $(H field conflictCount), expected 2"
+"$bin" cypher "MATCH (n:AlItem) WHERE n.id IN [3, 4] SET n.name = 'edited in Neo4j' RETURN count(n) AS x" >/dev/null ||
+  fail "could not edit the nodes"
+wait_for 20 "conflicts firing" is_state conflicts firing
+wait_for 10 "both conflicts found" field_is conflictCount 2
 [ "$(H metric pg2neo_conflicts)" = 2 ] || fail "pg2neo_conflicts is not 2"
+[ "$(q "SELECT count(*) FROM graph_sync_status WHERE has_conflicts")" = 2 ] || fail "has_conflicts not set on 2 entities"
 agree
-q "UPDATE graph_sync_status SET has_conflicts = false WHERE entity_type = 'AlItem'" >/dev/null
-wait_for 10 "conflicts ok" is_state conflicts ok
+"$bin" resolve --config "$work/mapping.yaml" --ack AlItem 3 --note "alerts test" >/dev/null || fail "resolve --ack"
+wait_for 10 "one conflict left" field_is conflictCount 1
+is_state conflicts firing || fail "conflicts resolved with one conflict left"
+"$bin" resolve --config "$work/mapping.yaml" AlItem 4 >/dev/null || fail "resolve AlItem 4"
+wait_for 20 "conflicts ok" is_state conflicts ok
 agree
 wait_for 10 "webhook call for conflicts resolved" hooked_is conflicts ok 1
 expect_hooked conflicts firing 1
