@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "pg/pgutil.h"
+#include "pg/schema.h"
 #include "pg2neo.h"
 #include "sync/conflicts.h"
 #include "sync/engine.h"
@@ -165,13 +166,23 @@ static void *maint_main(void *arg)
                     PQclear(PQexec(pg, "SET application_name = 'pg2neo maintenance'"));
             }
             int rc = PQstatus(pg) == CONNECTION_OK ? 0 : P2N_ECONNLOST;
+            int ver = 0;
+            if (rc == 0 && !stored && pg_schema_version(pg, m->schema, &ver, &err) == 0 && ver < pg_schema_latest()) {
+                /* batches fail on a schema this binary does not know: say why, once a minute */
+                P2N_ERROR("the sync schema is older than this pg2neo: run pg2neo init",
+                          "schema=%s version=%d expected=%d", m->schema, ver, pg_schema_latest());
+                rc = P2N_ESTATE;
+                p2n_err_set(&err, P2N_ESTATE, "sync schema \"%s\" is at version %d", m->schema, ver);
+            }
             if (rc == 0 && !stored && (rc = audit_settings_store(pg, m->schema, m->cfg.audit_retention_days, &err)) == 0)
                 stored = true;
             int64_t n = 0;
             if (rc == 0)
                 rc = audit_prune(pg, m->schema, m->cfg.audit_retention_days, AUDIT_PRUNE_BATCH, AUDIT_PRUNE_ROUNDS,
                                  &n, &err);
-            if (rc < 0) {
+            if (rc == P2N_ESTATE) {
+                /* logged above; checked again in a minute */
+            } else if (rc < 0) {
                 P2N_WARN("audit maintenance failed, will retry", "error=\"%s\"",
                          err.msg[0] ? err.msg : "PostgreSQL is not connected");
                 next_prune = now + 5000;
