@@ -1,6 +1,7 @@
 /* Versioned, transactional, idempotent migrations of the sync schema; and its removal. */
 #include "pg/schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,19 @@ static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P
     if (from)
         *from = cur;
     int applied = cur;
+    /* the versions applied so far: a migration missing below the highest one (numbered while a
+       later one was already in use) is applied too; every migration is idempotent */
+    PGresult *done = NULL;
+    snprintf(sql, sizeof(sql), "SELECT version FROM %s.graph_sync_schema_version", qs);
+    if ((rc = pgu_query(conn, sql, 0, NULL, &done, "could not read the sync schema version", err)) < 0)
+        return rc;
     /* the embedded list is sorted by name, so migrations come in order */
     for (const P2nEmbeddedFile *f = p2n_embedded_files; f->name; f++) {
         int v = migration_number(f->name);
-        if (v <= cur)
+        bool have = v == 0;
+        for (int i = 0; !have && i < PQntuples(done); i++)
+            have = atoi(PQgetvalue(done, i, 0)) == v;
+        if (have)
             continue;
         char *body = pgu_schema_subst((const char *)f->data, schema, err);
         if (!body)
@@ -105,17 +115,23 @@ static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P
         snprintf(what, sizeof(what), "could not apply migration \"%s\"", f->name);
         rc = pgu_exec(conn, body, what, err);
         free(body);
-        if (rc < 0)
+        if (rc < 0) {
+            PQclear(done);
             return rc;
+        }
         char vbuf[16];
         snprintf(vbuf, sizeof(vbuf), "%d", v);
         const char *p2[2] = {vbuf, f->name + 4};
         snprintf(sql, sizeof(sql), "INSERT INTO %s.graph_sync_schema_version (version, name) VALUES ($1, $2)",
                  qs);
-        if ((rc = pgu_query(conn, sql, 2, p2, NULL, "could not record the migration", err)) < 0)
+        if ((rc = pgu_query(conn, sql, 2, p2, NULL, "could not record the migration", err)) < 0) {
+            PQclear(done);
             return rc;
-        applied = v;
+        }
+        if (v > applied)
+            applied = v;
     }
+    PQclear(done);
     if (to)
         *to = applied;
     return 0;

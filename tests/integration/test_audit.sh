@@ -102,4 +102,10 @@ sql "UPDATE au_docs SET title = 'no audit' WHERE id = 2" >/dev/null
 [ "$(sql "SELECT count(*) FROM graph_sync_audit")" = 0 ] || fail "rows written with auditRetentionDays 0"
 [ "$(sql "SELECT sync_status FROM graph_sync_status WHERE entity_type = 'AuDoc' AND entity_id = '2'")" = synced ] ||
   fail "the change was not synced with the trail off"
+
+# a schema that skipped migration 002 (a later one applied first) gets it from init
+sql "DROP TABLE graph_sync_audit; DELETE FROM graph_sync_schema_version WHERE version = 2" >/dev/null
+"$bin" init $M >/dev/null 2>&1 || fail "init over a schema missing 002"
+[ "$(sql "SELECT to_regclass('graph_sync_audit') IS NOT NULL, (SELECT count(*) FROM graph_sync_schema_version WHERE version = 2)")" = "t|1" ] ||
+  fail "init did not apply the missing migration 002"
 echo "1 passed, 0 failed"
