@@ -74,6 +74,15 @@ void mapping_summary(const Mapping *m, P2nBuf *b)
                    (long long)m->sync.sync_timeout_ms, m->sync.enable_auto_sync ? "on" : "off",
                    (long long)m->sync.max_attempts, (long long)m->sync.backoff_base_ms,
                    (long long)m->sync.backoff_cap_ms);
+    if (m->sync.conflict_scan_interval_ms > 0)
+        p2n_buf_printf(b, "conflict scan every %lld ms, %lld entities per type; ",
+                       (long long)m->sync.conflict_scan_interval_ms, (long long)m->sync.conflict_scan_sample);
+    else
+        p2n_buf_append_str(b, "no conflict scan; ");
+    if (m->sync.audit_retention_days > 0)
+        p2n_buf_printf(b, "audit trail kept %lld days\n", (long long)m->sync.audit_retention_days);
+    else
+        p2n_buf_append_str(b, "no audit trail\n");
     p2n_buf_append_str(b, "\nnodes\n");
     for (size_t i = 0; i < m->nentities; i++) {
         const MappingEntity *e = &m->entities[i];
