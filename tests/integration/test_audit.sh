@@ -41,6 +41,13 @@ entities:
 YAML
 sed 's/^entities:/sync:\n  auditRetentionDays: 0\nentities:/' "$map" > "$map0"
 M="--config $map"
+bad=$(mktemp /tmp/p2n-auditbad-XXXXXX.yaml)
+printf 'sync:\n  auditRetentionDays: -1\n  conflictScanSample: 0\n  conflictScanIntervalMs: x\nentities:\n  AuTag:\n    table: au_tags\n' >"$bad"
+out=$("$bin" check "$bad" 2>&1); rc=$?
+rm -f "$bad"
+[ $rc = 2 ] && grep -q 'auditRetentionDays must be an integer between 0 and 36500' <<<"$out" &&
+  grep -q 'conflictScanSample must be' <<<"$out" && grep -q 'conflictScanIntervalMs must be' <<<"$out" ||
+  fail "invalid sync settings: exit $rc: $out"
 "$bin" cypher "MATCH (n) WHERE n:AuTag OR n:AuDoc DETACH DELETE n" >/dev/null || fail "Neo4j unreachable"
 "$bin" init $M >/dev/null 2>&1 || fail "init"
 [ "$(sql "SELECT audit_retention_days FROM graph_sync_state")" = 30 ] || fail "default retention is not 30"
