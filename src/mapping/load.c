@@ -561,12 +561,13 @@ static void load_alerts(Ld *ld, Mapping *m, const yaml_node_t *n)
         if (url != NULL && url[0] == '\0') {
             free(url); /* "" = no webhook */
         } else if (url != NULL) {
-            const char *host = url + 7;
+            bool http = strncmp(url, "http://", 7) == 0;
+            const char *host = http ? url + 7 : url; /* only looked at for an http:// URL */
             size_t hl = strcspn(host, "/?#");
             bool ctl = false;
             for (const char *c = url; *c; c++)
                 ctl = ctl || (unsigned char)*c <= 0x20 || *c == 0x7f;
-            if (strncmp(url, "http://", 7) != 0)
+            if (!http)
                 lerr(ld, v, "webhookUrl must start with \"http://\" (https is not supported; use a local relay)");
             else if (ctl)
                 lerr(ld, v, "webhookUrl must not contain spaces or control characters");
