@@ -128,6 +128,10 @@ const char *sync_alert_describe(const SyncAlertConfig *cfg, SyncAlertKind kind, 
         return buf;
     }
     const SyncAlertRule *r = &cfg->rules[kind];
+    if (!r->enabled) {
+        snprintf(buf, size, "%s: off", what[kind]);
+        return buf;
+    }
     char num[40], win[32];
     p2n_metric_format_value(r->threshold, num, sizeof(num));
     int n = snprintf(buf, size, "%s > %s", what[kind], num);

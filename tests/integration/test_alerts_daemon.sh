@@ -72,6 +72,8 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         with open(sys.argv[2], "a") as f:
             f.write(body.decode() + "\n")
+        with open(sys.argv[2] + ".auth", "a") as f:
+            f.write(self.headers.get("Authorization", "(none)") + "\n")
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -86,6 +88,8 @@ python3 "$work/rx.py" "$work/rx.port" "$work/hooks.jsonl" & rxpid=$!
 for _ in $(seq 50); do [ -f "$work/rx.port" ] && break; sleep 0.1; done
 [ -f "$work/rx.port" ] || fail "webhook receiver did not start"
 hook_url="http://127.0.0.1:$(cat "$work/rx.port")/hooks/pg2neo"
+# the webhook's bearer token comes from the environment; it must reach the receiver and no log
+export P2N_ALERT_WEBHOOK_TOKEN=hook-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 : > "$work/hooks.jsonl"
 
 # ---- helpers: the status API and /metrics, read together ----
@@ -297,6 +301,8 @@ for a in pending_entities data_staleness_warning data_staleness; do
   expect_hooked $a firing 1
   expect_hooked $a ok 1
 done
+[ "$(sort -u "$work/hooks.jsonl.auth")" = "Bearer $P2N_ALERT_WEBHOOK_TOKEN" ] ||
+  fail "webhook Authorization: $(sort -u "$work/hooks.jsonl.auth")"
 lvl=$(grep '"msg":"alert firing"' "$work/daemon.outage.log" | grep '"alert":"data_staleness"' | grep -c '"level":"error"' || true)
 [ "$lvl" = 1 ] || fail "the critical data_staleness did not fire at level error"
 for a in failed_syncs sync_latency batch_duration conflicts; do
@@ -447,6 +453,7 @@ assert fatal == 1, fatal
 print("%s: %d lines, all in the format" % (sys.argv[2], len(lines)), file=sys.stderr)
 PY
 done
-note "logs: ok"
+! grep -qF "$P2N_ALERT_WEBHOOK_TOKEN" "$work"/daemon*.log || fail "the webhook token is in a daemon log"
+note "logs: ok (and the webhook token in none of them)"
 
 note "ok: every alert fired and resolved from a real condition ($(( $(date +%s) - t0 )) s)"
