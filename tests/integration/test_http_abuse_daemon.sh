@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The HTTP server of a running `pg2neo run` under abuse WHILE the daemon syncs a steady change
 # load (an SQL loop inserting and updating rows): malformed requests, oversized headers and URLs,
-# slow clients (slowloris) and a wrk burst, all at once. Then: the daemon is the same process,
+# slow clients (slowloris: requests never finished; slow readers: answers never read) and a wrk
+# burst, all at once. Then: the daemon is the same process,
 # every malformed request got a 4xx (or a closed connection), never a 5xx; the slow clients were
 # dropped; the wrk requests were all 200; /healthz answered within 2 s throughout; the daemon
 # kept syncing during the abuse; the queue drains afterwards and the graph holds every row; the
@@ -196,6 +197,27 @@ while time.time() - t0 < secs and len(closed_at) < n:
     time.sleep(0.5)
 print("slowloris opened=%d closed_by_server=%d last_closed_s=%.1f" % (n, len(closed_at), max(closed_at.values() or [0])))
 PY
+cat > "$work/slowread.py" <<'PY'
+# Slow readers: N connections with a tiny receive buffer pipeline 50 requests for /metrics each
+# and never read an answer; held open for the given seconds, then closed.
+import socket, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    try:
+        s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+    except OSError:
+        pass
+    socks.append(s)
+time.sleep(secs)
+for s in socks:
+    s.close()
+print("slow readers=%d (50 pipelined /metrics each, never read, held %.0f s)" % (n, secs))
+PY
 cat > "$work/count.lua" <<'EOF'
 local non200 = 0
 response = function(status, headers, body) if status ~= 200 then non200 = non200 + 1 end end
@@ -205,9 +227,10 @@ done = function(summary, latency, requests)
     summary.errors.status, summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000))
 end
 EOF
-note "abuse for $secs s: malformed requests, 16 slow clients, wrk -c32 on /metrics, /api/sync/status and /"
+note "abuse for $secs s: malformed requests, 16 slowloris clients, 8 slow readers, wrk -c32 on /metrics and /api/sync/status"
 sa0=$(synced); ca0=$(changes); ta0=$(date +%s%N); lat_buckets > "$work/lat2"
 python3 "$work/slowloris.py" "$port" 16 $((secs + 4)) > "$work/slowloris.out" 2>&1 & slow=$!
+python3 "$work/slowread.py" "$port" 8 "$secs" > "$work/slowread.out" 2>&1 & slowr=$!
 python3 "$work/malformed.py" "$port" "$secs" > "$work/malformed.out" 2>&1 & mal=$!
 wrk -t2 -c32 -d"${secs}s" --timeout 5s -s "$work/count.lua" "$base/metrics" > "$work/wrk.metrics" 2>&1 & w1=$!
 # /healthz and the dashboard, probed once a second from outside the burst
@@ -225,6 +248,7 @@ wait $w1 || true
 wrk -t2 -c32 -d3s --timeout 5s -s "$work/count.lua" "$base/api/sync/status" > "$work/wrk.status" 2>&1 || true
 mal_rc=0; wait $mal || mal_rc=$?
 wait $slow || true
+wait $slowr || true
 sa1=$(synced); ca1=$(changes); ta1=$(date +%s%N); lat_buckets > "$work/lat3"
 note "abuse over"
 
@@ -257,7 +281,7 @@ grep -Eq '^64 KB header +431(,closed)?$' "$work/malformed.out" || fail "64 KB he
 grep -Eq '^4000 headers +431(,closed)?$' "$work/malformed.out" || fail "4000 headers: $(grep '4000 headers' "$work/malformed.out")"
 grep -Eq '^64 KB url +414(,closed)?$' "$work/malformed.out" || fail "64 KB url: $(grep '64 KB url' "$work/malformed.out")"
 slowline=$(cat "$work/slowloris.out")
-note "$slowline"
+note "$slowline; $(cat "$work/slowread.out")"
 grep -q 'opened=16 closed_by_server=16 ' <<<"$slowline" || fail "slow clients not all dropped: $slowline"
 for f in wrk.metrics wrk.status; do
   line=$(grep '^requests=' "$work/$f") || fail "no wrk summary in $f: $(cat "$work/$f")"
