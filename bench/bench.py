@@ -20,14 +20,15 @@ Sections (each one's method is in docs/performance.md):
 
 Knobs (environment): P2N_BENCH_SCALE (civic scale of the full sync, default 5 = ~51k rows; 100 = ~1M rows),
 P2N_BENCH_TP_SCALE (civic scale of the throughput/latency/idle database, default 1 = ~10k rows),
-P2N_BENCH_CHANGES (backlog, default 5000 changes), P2N_BENCH_ROUNDS (throughput rounds, 2, after
+P2N_BENCH_CHANGES (backlog, default 5000 changes), P2N_BENCH_ROUNDS (throughput rounds, 3, after
 P2N_BENCH_WARMUP = 1 untimed round),
 P2N_BENCH_FS_ROUNDS (full-sync rounds, 1), P2N_BENCH_BATCH (batch size for all, 1000),
 P2N_BENCH_RATES ("500 2000"), P2N_BENCH_LAT_SECONDS (30), P2N_BENCH_IDLE_SECONDS (30),
-P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (15), P2N_BENCH_CAPTURE
-("3 10": rounds, seconds), P2N_BENCH_BOLT ("--rounds 3 --nodes 50000 --read-rows 100000"),
-P2N_BENCH_CAPTURE_VARIANTS ("none capture"; add "logical" or "capture-stmt"), P2N_BENCH_PEER_CHECK (1: run bench/peer/check_python_sync.sh first), P2N_BENCH_ONLY (a subset of
-the section names), P2N_BENCH_PERF (1: perf record -g the daemon's first throughput drain).
+P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10), P2N_BENCH_CAPTURE
+("3 6": rounds, seconds), P2N_BENCH_BOLT ("--rounds 3 --nodes 50000 --read-rows 100000"),
+P2N_BENCH_CAPTURE_VARIANTS ("none capture logical"; "capture-stmt" too), P2N_BENCH_PEER_CHECK (1: run bench/peer/check_python_sync.sh first), P2N_BENCH_ONLY (a subset of
+the section names), P2N_BENCH_PERF (1: perf record -g the daemon's first throughput drain), P2N_BENCH_PROFILE (1:
+an extra, untimed pg2neo drain sampled by Sampler; "full": also an extra full sync; 0: none).
 """
 import argparse
 import datetime
@@ -82,6 +83,51 @@ def pct(xs, p):
         return None
     k = max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))
     return xs[k]
+
+
+class Sampler:
+    """A sampling profile of where a pg2neo run spends its time, from outside: every few ms, what
+    pg2neo's PostgreSQL sessions are running (pg_stat_activity) and what Neo4j is running (SHOW
+    TRANSACTIONS). Only for an extra, untimed run: the sampling itself loads both servers."""
+
+    def __init__(self, pg_url, drv, period=0.02):
+        self.pg_url, self.drv, self.period = pg_url, drv, period
+        self.counts, self.n = {}, 0
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run)
+
+    @staticmethod
+    def norm(q):
+        return re.sub(r"\s+", " ", q or "").strip()[:110]
+
+    def run(self):
+        with psycopg.connect(self.pg_url, autocommit=True) as c, self.drv.session() as s:
+            while not self.stop.is_set():
+                pgq = [self.norm(r[0]) for r in c.execute(
+                    "SELECT query FROM pg_stat_activity WHERE application_name LIKE 'pg2neo%%'"
+                    " AND state = 'active' AND pid <> pg_backend_pid()")]
+                nq = [self.norm(r["q"]) for r in s.run(
+                    "SHOW TRANSACTIONS YIELD currentQuery AS q WHERE NOT q CONTAINS 'SHOW TRANSACTIONS' RETURN q")]
+                keys = [f"postgresql: {q}" for q in pgq] + [f"neo4j: {q}" if q else "neo4j: (open transaction, no query)"
+                                                         for q in nq]
+                for k in keys or ["neither server busy (pg2neo itself, network)"]:
+                    self.counts[k] = self.counts.get(k, 0) + 1
+                self.n += 1
+                time.sleep(self.period)
+
+    def __enter__(self):
+        self.stop.clear()
+        self.th = threading.Thread(target=self.run)
+        self.th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.th.join()
+
+    def top(self, k=12):
+        return [{"share": round(v / max(1, self.n), 3), "what": w}
+                for w, v in sorted(self.counts.items(), key=lambda x: -x[1])[:k]]
 
 
 class Bench:
@@ -223,8 +269,8 @@ class Bench:
 
     # ---- capture, bolt: the existing scripts, parsed ---------------------------------------------
     def capture(self):
-        rounds, secs = knob("CAPTURE", "3 10").split()
-        env = dict(os.environ, P2N_BENCH_VARIANTS=knob("CAPTURE_VARIANTS", "none capture"), PG2NEO=self.bin,
+        rounds, secs = knob("CAPTURE", "3 6").split()
+        env = dict(os.environ, P2N_BENCH_VARIANTS=knob("CAPTURE_VARIANTS", "none capture logical"), PG2NEO=self.bin,
                    DATABASE_URL=self.admin_url)
         out = subprocess.run([os.path.join(TOP, "scripts/bench-capture"), rounds, secs], env=env, check=True,
                              capture_output=True, text=True).stdout
@@ -274,15 +320,25 @@ class Bench:
         return ent
 
     def restore_backlog(self):
-        """The same queue for every contender: the generator's change log as it was, nothing folded."""
+        """The same queue for every contender: the generator's change log as it was, nothing folded;
+        then a moment for both servers to settle (dirty pages flushed, Neo4j's writes of the graph
+        reload behind it) so that no run pays for the previous one's writes."""
         self.q("TRUNCATE graph_sync_log, graph_sync_status, graph_sync_failures")
         self.q("INSERT INTO graph_sync_log SELECT * FROM bench_backlog")
         self.q("UPDATE graph_sync_state SET folded_version = 0")
+        self.q("ANALYZE graph_sync_log, graph_sync_status")
+        try:
+            self.q("CHECKPOINT")
+        except psycopg.Error:
+            pass                                   # not a superuser: only the pause then
+        time.sleep(float(knob("SETTLE_SECONDS", "2")))
 
-    def run_pg2neo_drain(self, tag, perf=False):
+    def run_pg2neo_drain(self, tag, perf=False, sampler=None):
         self.graph_load("civic_s0")
         self.restore_backlog()
         b0 = self.q1("SELECT coalesce(max(id), 0) FROM graph_sync_batches")
+        if sampler:
+            sampler.__enter__()
         t0 = time.monotonic()
         d = self.daemon(f"daemon-{tag}.log")
         pr = None
@@ -292,6 +348,8 @@ class Bench:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ok = self.wait_drained(600, d)
         secs = time.monotonic() - t0
+        if sampler:
+            sampler.__exit__()
         st = self.proc_status(d.pid)
         cpu = self.proc_cpu(d.pid)
         if pr:
@@ -381,7 +439,7 @@ class Bench:
 
     def throughput(self):
         ent = self.make_backlog()
-        rounds = int(knob("ROUNDS", "2"))
+        rounds = int(knob("ROUNDS", "3"))
         warm = int(knob("WARMUP", "1"))
         runs = []
         perf = knob("PERF", "0") == "1"
@@ -416,6 +474,12 @@ class Bench:
         }
         if perf:
             self.perf_report()
+        if knob("PROFILE", "1") in ("1", "full"):
+            log("throughput: an extra pg2neo drain, sampled (not timed)")
+            smp = Sampler(self.db_url, self.drv)
+            for i in range(int(knob("PROFILE_RUNS", "3"))):
+                self.run_pg2neo_drain(f"profile{i}", sampler=smp)
+            self.res["throughput"]["profile"] = {"samples": smp.n, "top": smp.top()}
 
     def perf_report(self):
         data = os.path.join(self.work, "perf-daemon.data")
@@ -469,13 +533,17 @@ class Bench:
         r["rows"] = rows
         return r
 
-    def run_pg2neo_full(self, chunk):
+    def run_pg2neo_full(self, chunk, sampler=None):
         self.clear_graph()
+        if sampler:
+            sampler.__enter__()
         t0 = time.monotonic()
         p = subprocess.run([self.bin, "full-sync", "--config", self.mapping, "--restart", "--json", "--batch",
                             str(chunk)], env=dict(self.env, DATABASE_URL=self.url_of("civic_full")),
                            capture_output=True, text=True)
         secs = time.monotonic() - t0
+        if sampler:
+            sampler.__exit__()
         if p.returncode != 0:
             raise RuntimeError(f"pg2neo full-sync failed: {p.stdout}{p.stderr}")
         return {"seconds": secs, "summary": p.stdout.strip()[-2000:]}
@@ -493,6 +561,11 @@ class Bench:
                 log(f"  {who}: {rr[who]['seconds']:.2f} s = {nrows / rr[who]['seconds']:.0f} rows/s")
             rr["ratio"] = rr["ceiling"]["seconds"] / rr["pg2neo"]["seconds"]
             runs.append(rr)
+        if knob("PROFILE", "1") == "full":
+            log("full sync: an extra pg2neo run, sampled (not timed)")
+            smp = Sampler(self.url_of("civic_full"), self.drv)
+            self.run_pg2neo_full(chunk, sampler=smp)
+            fs_profile = {"samples": smp.n, "top": smp.top()}
         with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute("DROP DATABASE IF EXISTS civic_full WITH (FORCE)")
         self.res["fullsync"] = {
@@ -502,6 +575,8 @@ class Bench:
             "ratio": median([x["ratio"] for x in runs]),
             "ceiling_client_cpu_share": median([x["ceiling"]["client_cpu_s"] / x["ceiling"]["seconds"] for x in runs]),
         }
+        if knob("PROFILE", "1") == "full":
+            self.res["fullsync"]["profile"] = fs_profile
 
     # ---- idle CPU, RSS at backlogs ---------------------------------------------------------------
     def idle(self):
@@ -520,7 +595,7 @@ class Bench:
         self.stop(d)
         r = {"seconds": t1 - t0, "cpu_s": c1 - c0, "cpu_pct": 100 * (c1 - c0) / (t1 - t0),
              "rss_kb": {"0": {"rss": st["VmRSS"], "hwm": st["VmHWM"]}}}
-        win = float(knob("RSS_SECONDS", "15"))
+        win = float(knob("RSS_SECONDS", "10"))
         for n in [int(x) for x in knob("BACKLOGS", "100000 1000000").split()]:
             log(f"RSS with a backlog of {n}")
             # n queued Comment ids (the real comments among them are upserts, the rest deletes),
@@ -591,20 +666,25 @@ class Bench:
                     time.sleep(poll_s)
 
         stop.deadline = 0
+        # the generator runs WARM seconds before the probes start, so that they see the steady state
+        warm = float(knob("LAT_WARMUP", "5"))
+        gen = subprocess.Popen([os.path.join(TOP, "examples/civic/changes.sh"), str(rate), str(int(secs + warm)), "4"],
+                               env=dict(self.env, CIVIC_SEED="43"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+        time.sleep(warm)
         t_begin = time.monotonic()
         th = [threading.Thread(target=prober), threading.Thread(target=poller)]
         for t in th:
             t.start()
-        gen = subprocess.run([os.path.join(TOP, "examples/civic/changes.sh"), str(rate), str(int(secs)), "4"],
-                             env=dict(self.env, CIVIC_SEED="43"), capture_output=True, text=True)
+        gen_out = gen.communicate()[0]
         stop.deadline = time.monotonic() + 30
         stop.set()
         for t in th:
             t.join()
-        m = re.search(r"^tps = ([\d.]+)", gen.stdout, re.M)
+        m = re.search(r"^tps = ([\d.]+)", gen_out, re.M)
         lat = sorted(1000 * (seen[s] - sent[s][1]) for s in seen)
         return {"target_rate": rate, "seconds": secs, "generator_tps": float(m.group(1)) if m else None,
-                "generator_ok": gen.returncode == 0, "probes": len(sent), "seen": len(seen),
+                "generator_ok": gen.returncode == 0, "warmup_s": warm, "probes": len(sent), "seen": len(seen),
                 "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
                 "probe_rate": probe_rate, "poll_sleep_ms": poll_s * 1000, "polls": polls[0],
                 "poll_period_ms": 1000 * (time.monotonic() - t_begin) / max(1, polls[0])}
@@ -746,18 +826,26 @@ def main():
     finally:
         res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         res["total_seconds"] = round(time.monotonic() - t_start, 1)
-        res["table"] = b.table()
+        try:
+            res["table"] = b.table()
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+            log(f"could not build the table from partial results: {e!r}")
+            res["table"] = []
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         with open(a.out, "w") as f:
             json.dump(res, f, indent=1, default=str)
             f.write("\n")
+        print_summary(res, a.out)
+    return 0
+
+
+def print_summary(res, out):
     m = res["machine"]
     print(f"pg2neo bench {res['date']}  commit {res['git']['commit'][:12]}  {m['cores']} cores {m['cpu']}, "
           f"{m['mem_mb']} MB, load {' '.join(m['loadavg_start'])} -> {' '.join(m['loadavg_end'])}, "
           f"{res['total_seconds']:.0f} s")
     print(fmt_table(res["table"]))
-    print(f"raw numbers: {os.path.relpath(a.out, TOP)}")
-    return 0
+    print(f"raw numbers: {os.path.relpath(out, TOP)}")
 
 
 if __name__ == "__main__":
