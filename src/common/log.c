@@ -118,44 +118,90 @@ static void append_logfmt_value(P2nBuf *b, const char *s)
     append_json_string(b, s, strlen(s)); /* logfmt quoting is JSON-compatible */
 }
 
-/* Converts "k=v k2=\"v 2\"" logfmt fields to JSON members. */
-static void fields_to_json(P2nBuf *b, const char *f)
+/* True when s (after spaces) starts a logfmt key: [A-Za-z_][A-Za-z0-9_.-]* followed by '='. */
+static bool starts_key(const char *s)
 {
-    while (*f) {
-        while (*f == ' ')
-            f++;
-        if (!*f)
-            break;
-        const char *k = f;
-        while (*f && *f != '=' && *f != ' ')
-            f++;
-        size_t klen = (size_t)(f - k);
-        p2n_buf_append_byte(b, ',');
-        append_json_string(b, k, klen);
-        p2n_buf_append_byte(b, ':');
-        if (*f != '=') {
-            p2n_buf_append_str(b, "true");
-            continue;
-        }
+    while (*s == ' ')
+        s++;
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return false;
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+           *s == '.' || *s == '-')
+        s++;
+    return *s == '=';
+}
+
+/*
+ * Reads the next field of a logfmt string: its key (*k, *klen), whether it has a value, and the
+ * value, unquoted and unescaped, into v. A quoted value ends at a quote followed by the end or by
+ * another "key=": a value that holds unescaped quotes (an error message that quotes a name, put
+ * in error=\"%s\") stays one value. Returns the position after the field, NULL at the end.
+ */
+static const char *field_next(const char *f, const char **k, size_t *klen, bool *has_value, P2nBuf *v)
+{
+    while (*f == ' ')
         f++;
-        P2nBuf v;
-        p2n_buf_init(&v);
-        if (*f == '"') {
-            f++;
-            while (*f && *f != '"') {
-                if (*f == '\\' && f[1])
-                    f++;
-                p2n_buf_append_byte(&v, (uint8_t)*f++);
+    if (*f == '\0')
+        return NULL;
+    *k = f;
+    while (*f && *f != '=' && *f != ' ')
+        f++;
+    *klen = (size_t)(f - *k);
+    *has_value = *f == '=';
+    if (!*has_value)
+        return f;
+    f++;
+    if (*f == '"') {
+        f++;
+        for (; *f; f++) {
+            if (*f == '\\' && (f[1] == '"' || f[1] == '\\')) {
+                p2n_buf_append_byte(v, (uint8_t)*++f);
+                continue;
             }
-            if (*f == '"')
+            if (*f == '"' && (f[1] == '\0' || (f[1] == ' ' && starts_key(f + 1)))) {
                 f++;
-        } else {
-            while (*f && *f != ' ')
-                p2n_buf_append_byte(&v, (uint8_t)*f++);
+                break;
+            }
+            p2n_buf_append_byte(v, (uint8_t)*f);
         }
-        append_json_string(b, v.data ? (const char *)v.data : "", v.len);
-        p2n_buf_free(&v);
+    } else {
+        while (*f && *f != ' ')
+            p2n_buf_append_byte(v, (uint8_t)*f++);
     }
+    return f;
+}
+
+/* Re-emits logfmt fields as JSON members (",\"k\":\"v\"...") or as clean logfmt (" k=v ..."). */
+static void fields_emit(P2nBuf *b, const char *f, bool json)
+{
+    const char *k;
+    size_t klen;
+    bool has_value;
+    P2nBuf v;
+    p2n_buf_init(&v);
+    while ((f = field_next(f, &k, &klen, &has_value, &v)) != NULL) {
+        const char *val = v.data ? (const char *)v.data : "";
+        if (json) {
+            p2n_buf_append_byte(b, ',');
+            append_json_string(b, k, klen);
+            p2n_buf_append_byte(b, ':');
+            if (has_value)
+                append_json_string(b, val, v.len);
+            else
+                p2n_buf_append_str(b, "true");
+        } else {
+            p2n_buf_append_byte(b, ' ');
+            p2n_buf_append(b, k, klen);
+            if (has_value) {
+                p2n_buf_append_byte(b, '=');
+                append_logfmt_value(b, val);
+            }
+        }
+        v.len = 0;
+        if (v.data)
+            v.data[0] = '\0';
+    }
+    p2n_buf_free(&v);
 }
 
 void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
@@ -169,6 +215,14 @@ void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
         vsnprintf(fields, sizeof(fields), fields_fmt, ap);
         va_end(ap);
     }
+    /* mask secrets before the fields are re-quoted (escaping could split a secret), and again at the end */
+    char text[1024];
+    snprintf(text, sizeof(text), "%s", msg ? msg : "");
+    pthread_mutex_lock(&g_lock);
+    redact_locked(fields);
+    redact_locked(text);
+    pthread_mutex_unlock(&g_lock);
+    msg = text;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -182,15 +236,12 @@ void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
     if (g_format == P2N_LOG_JSON) {
         p2n_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", when, level_names[level]);
         append_json_string(&b, msg, strlen(msg));
-        fields_to_json(&b, fields);
+        fields_emit(&b, fields, true);
         p2n_buf_append_str(&b, "}\n");
     } else {
         p2n_buf_printf(&b, "ts=%s level=%s msg=", when, level_names[level]);
         append_logfmt_value(&b, msg);
-        if (fields[0]) {
-            p2n_buf_append_byte(&b, ' ');
-            p2n_buf_append_str(&b, fields);
-        }
+        fields_emit(&b, fields, false);
         p2n_buf_append_byte(&b, '\n');
     }
     if (!b.failed && b.data != NULL) {

@@ -165,6 +165,21 @@ static void test_log_formats_and_masking(void **state)
     assert_non_null(strstr(line, "\"batch\":\"12\""));
     assert_non_null(strstr(line, "\"note\":\"a b\""));
     free(line);
+    /* a quoted value that holds unescaped quotes (error=\"%s\" with a message quoting a URI)
+       stays one value, in both formats */
+    const char *f = "flag error=\"relation \"users\" does not exist\" attempt=3 note=\"a=b\"";
+    line = capture_log(P2N_LOG_JSON, "could not connect, will retry", f);
+    assert_non_null(strstr(line, "\"flag\":true,\"error\":\"relation \\\"users\\\" does not exist\",\"attempt\":\"3\","
+                                 "\"note\":\"a=b\"}"));
+    free(line);
+    line = capture_log(P2N_LOG_LOGFMT, "could not connect, will retry", f);
+    assert_non_null(strstr(line, " flag error=\"relation \\\"users\\\" does not exist\" attempt=3 note=\"a=b\"\n"));
+    free(line);
+    /* a secret with a quote is masked before the value is re-quoted */
+    p2n_log_add_secret("pa\"ss\\word");
+    line = capture_log(P2N_LOG_LOGFMT, "x", "password=\"pa\"ss\\word\" n=1");
+    assert_non_null(strstr(line, " password=********** n=1\n"));
+    free(line);
     p2n_log_clear_secrets();
     assert_int_equal(p2n_log_parse_level("debug"), P2N_LOG_DEBUG);
     assert_int_equal(p2n_log_parse_level("nope"), -1);
