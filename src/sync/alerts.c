@@ -40,7 +40,8 @@ struct SyncAlerts {
     size_t fail_head;
     size_t fail_n;
     /* the webhook worker (sync_alerts_set_webhook): a queue of JSON bodies POSTed in order */
-    bool wh_on, wh_stop;
+    bool live;          /* sync_alerts_start: report logs and posts */
+    bool wh_on, wh_stop; /* the worker thread runs / is asked to stop */
     pthread_t wh_thread;
     pthread_mutex_t wh_lock;
     pthread_cond_t wh_cond;
@@ -730,7 +731,7 @@ static void *webhook_worker(void *arg)
 
 int sync_alerts_set_webhook(SyncAlerts *a, const SyncWebhookConfig *wh, P2nErr *err)
 {
-    if (a->wh_on)
+    if (a->wh_url != NULL || a->live)
         return p2n_err_set(err, P2N_ESTATE, "the alert webhook is already set");
     if (wh == NULL || wh->url == NULL || wh->url[0] == '\0')
         return 0;
@@ -745,14 +746,26 @@ int sync_alerts_set_webhook(SyncAlerts *a, const SyncWebhookConfig *wh, P2nErr *
     a->wh_timeout_ms = wh->timeout_ms;
     if (a->wh_url == NULL || (wh->bearer_token && *wh->bearer_token && a->wh_token == NULL))
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
-    if (pthread_create(&a->wh_thread, NULL, webhook_worker, a) != 0)
-        return p2n_err_set(err, P2N_ENOMEM, "could not start the alert webhook thread");
-    a->wh_on = true;
+    return 0;
+}
+
+int sync_alerts_start(SyncAlerts *a, P2nErr *err)
+{
+    if (a->live)
+        return 0;
+    if (a->wh_url != NULL) {
+        if (pthread_create(&a->wh_thread, NULL, webhook_worker, a) != 0)
+            return p2n_err_set(err, P2N_ENOMEM, "could not start the alert webhook thread");
+        a->wh_on = true;
+    }
+    a->live = true;
     return 0;
 }
 
 void sync_alerts_report(SyncAlerts *a, const SyncAlertEvent *events, size_t n)
 {
+    if (!a->live)
+        return; /* a one-shot evaluation (pg2neo status): states only, no log, no webhook */
     SyncAlertEvent post[SYNC_ALERT_COUNT * 2];
     size_t npost = log_events(&a->cfg, events, n, post, sizeof(post) / sizeof(post[0]));
     if (!a->wh_on || npost == 0)

@@ -169,24 +169,34 @@ int sync_alerts_notify(const SyncAlertConfig *cfg, const SyncAlertEvent *events,
 void sync_alert_config_from_mapping(const MappingAlerts *ma, SyncAlertConfig *cfg);
 
 /*
- * Starts a's webhook worker: a thread that POSTs the bodies sync_alerts_report queues, one at a
- * time and in order, so that a slow or dead receiver never holds up the caller (the daemon's
- * loop). wh is copied; url NULL or "" leaves the webhook off. Call once, before any report.
- * Returns 0, P2N_EINVAL for a bad URL or token, P2N_ESTATE when already set, P2N_ENOMEM.
+ * Sets where sync_alerts_report POSTs changes once sync_alerts_start has run (wh is copied; url
+ * NULL or "" = no webhook). Call once, before sync_alerts_start. Returns 0, P2N_EINVAL for a bad
+ * URL or token, P2N_ESTATE when already set, P2N_ENOMEM.
  */
 int sync_alerts_set_webhook(SyncAlerts *a, const SyncWebhookConfig *wh, P2nErr *err);
 
 /*
- * Logs each event once (ok->pending "alert pending" and pending->ok "alert cleared" at info,
- * "alert firing" at warn or error for critical rules, "alert resolved" at info) and, when a
+ * Makes a's reports live (the daemon calls it when its loop starts): from then on
+ * sync_alerts_report logs the changes and, with a webhook set, hands the calls to a worker thread
+ * that POSTs them one at a time and in order, so that a slow or dead receiver never holds up the
+ * caller. Before it, evaluations only update the states (a one-shot `pg2neo status` neither logs
+ * nor posts). sync_alerts_free stops the worker: it waits for a call in flight (at most its
+ * timeout) and drops the calls still queued, with a warning. Returns 0 or P2N_ENOMEM.
+ */
+int sync_alerts_start(SyncAlerts *a, P2nErr *err);
+
+/*
+ * Once live (sync_alerts_start), logs each event once (ok->pending "alert pending" and
+ * pending->ok "alert cleared" at info, "alert firing" at warn or error for critical rules,
+ * "alert resolved" at info) and, when a
  * webhook is set and some event is a firing or a resolution, queues one webhook call with those
  * events (at most 64 calls wait; beyond that a call is dropped with a warning). Never blocks on
  * the network.
  */
 void sync_alerts_report(SyncAlerts *a, const SyncAlertEvent *events, size_t n);
 
-/* A new evaluator for a mapping's alerts section, its webhook worker started when webhookUrl is
-   set (bearer token from $P2N_ALERT_WEBHOOK_TOKEN, masked in logs). NULL on error (err says). */
+/* A new evaluator for a mapping's alerts section with its webhook set when webhookUrl is (bearer
+   token from $P2N_ALERT_WEBHOOK_TOKEN, masked in logs); not live yet. NULL on error (err says). */
 SyncAlerts *sync_alerts_from_mapping(const MappingAlerts *ma, P2nErr *err);
 
 /* The evaluator's configuration (a copy lives in the object). */

@@ -1706,6 +1706,8 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
              s->worker_id, s->schema, c.auto_sync ? "on" : "off", c.interval_ms, s->batch_limit, s->timeout_ms);
     SyncMaint *maint = NULL; /* conflict scan + audit pruning, on connections of its own */
     P2nErr merr;
+    if (sync_alerts_start(s->alerts, &merr) < 0) /* alert changes logged and posted from now on */
+        P2N_WARN("alert webhook not started", "error=\"%s\"", merr.msg);
     if (sync_maint_start(s->path, s->map->conninfo, s->schema, &s->map->sync, &maint, &merr) < 0)
         P2N_WARN("no conflict scan or audit pruning", "error=\"%s\"", merr.msg);
     int rc = sync_daemon_run(&h, &c, stop, &ds);

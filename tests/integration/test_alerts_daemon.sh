@@ -281,6 +281,10 @@ agree
 for a in pending_entities data_staleness_warning data_staleness; do
   wait_for 10 "webhook call for $a firing" hooked_is $a firing 1
 done
+# a one-shot pg2neo status evaluates the rules for its output but neither logs nor posts them
+"$bin" status --config "$work/mapping.yaml" --json >"$work/status.out" 2>"$work/status.err" || true
+grep -q '"data_staleness"' "$work/status.out" || fail "pg2neo status shows no alerts: $(head -c 300 "$work/status.out")"
+! grep -q 'alert' "$work/status.err" || fail "pg2neo status logged alerts: $(cat "$work/status.err")"
 age=$(H field oldestPendingAgeSeconds)
 note "all three firing; oldest pending age $age s; Neo4j restarting"
 scripts/services start neo4j >/dev/null 2>&1 || fail "could not start Neo4j again"

@@ -540,6 +540,15 @@ static void test_report_does_not_block(void **state)
     o.conflicts = 2;
     size_t n = eval(a, o, ev);
     assert_int_equal(n, 1);
+    sync_alerts_report(a, ev, n); /* not live yet (a one-shot status): nothing is posted */
+    assert_int_equal(sync_alerts_start(a, &err), 0);
+    o.conflicts = 0;
+    o.now_ms += 1000;
+    assert_int_equal(eval(a, o, ev), 1); /* resolved: not posted either (before start) */
+    o.conflicts = 3;
+    o.now_ms += 1000;
+    n = eval(a, o, ev);
+    assert_int_equal(n, 1);
     int64_t t = p2n_now_mono_ms();
     sync_alerts_report(a, ev, n);
     assert_true(p2n_now_mono_ms() - t < 200);
@@ -547,6 +556,7 @@ static void test_report_does_not_block(void **state)
     assert_non_null(strstr(rx.req, "POST /hook HTTP/1.1\r\n"));
     assert_non_null(strstr(rx.req, "\"alert\":\"conflicts\""));
     assert_non_null(strstr(rx.req, "\"state\":\"firing\""));
+    assert_non_null(strstr(rx.req, "\"value\":3")); /* the live report, not the one before start */
     sync_alerts_free(a); /* joins the worker */
 }
 
