@@ -48,8 +48,11 @@ sys.path.insert(0, os.path.join(TOP, "bench", "peer"))
 import neo4j                      # noqa: E402
 import psycopg                    # noqa: E402
 import python_sync as ps          # noqa: E402
-from neo4j._codec.hydration.bolt.v2 import HydrationHandler   # noqa: E402  the driver's own packer
-from neo4j._codec.packstream.v1 import Packer                 # noqa: E402
+from neo4j._codec.packstream.v1 import Packer                 # noqa: E402  the driver's own packer
+try:                                                          # neo4j 6
+    from neo4j._codec.hydration.bolt.v2 import HydrationHandler
+except ImportError:                                           # neo4j 5
+    from neo4j._codec.hydration.v2 import HydrationHandler
 
 HOOKS = HydrationHandler().dehydration_hooks    # Bolt 5 temporals, as the driver sends them
 

@@ -140,6 +140,62 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void ceil_free(CeilFile *cf)
+{
+    for (size_t i = 0; i < cf->nstmts; i++)
+        free(cf->stmts[i].query);
+    free(cf->stmts);
+    free(cf->sizes);
+    memset(cf, 0, sizeof *cf);
+}
+
+/* Replays every batch; prints the result line. Returns 0, or 1 after printing the error. */
+static int ceil_replay(const CeilFile *cf)
+{
+    BoltConfig cfg;
+    BoltEnv env;
+    P2nErr err;
+    BoltDriver *drv = NULL;
+    BoltConn *c = NULL;
+    int64_t nodes = 0, rels = 0;
+    size_t at = 0;
+    int rc = 0;
+    p2n_err_clear(&err);
+    if (bolt_config_from_env(&cfg, &env, &err) < 0)
+        return die("configuration", &err);
+    if (bolt_driver_new(&cfg, &drv, &err) < 0 || bolt_driver_connect(drv, BOLT_ACCESS_WRITE, &c, &err) < 0) {
+        bolt_driver_free(drv);
+        return die("connect", &err);
+    }
+    double c0 = cpu_seconds();
+    int64_t t0 = p2n_now_mono_us();
+    for (size_t b = 0; b < cf->nbatches && rc == 0; b++) {
+        BoltSummary sum;
+        if (bolt_begin(c, NULL, &err) < 0) {
+            rc = die("begin", &err);
+            break;
+        }
+        for (uint32_t i = 0; i < cf->sizes[b] && rc == 0; i++, at++)
+            if (bolt_tx_queue(c, cf->stmts[at].query, cf->stmts[at].params, cf->stmts[at].params_len, &err) < 0)
+                rc = die("run", &err);
+        if (rc == 0 && bolt_commit(c, &sum, &err) < 0)
+            rc = die("commit", &err);
+        if (rc == 0) {
+            nodes += sum.nodes_created;
+            rels += sum.relationships_created;
+        }
+    }
+    if (rc == 0) {
+        double secs = (double)(p2n_now_mono_us() - t0) / 1e6;
+        double cpu = cpu_seconds() - c0;
+        printf("ceiling batches=%zu statements=%zu seconds=%.3f cpu=%.3f nodes_created=%lld rels_created=%lld\n",
+               cf->nbatches, cf->nstmts, secs, cpu, (long long)nodes, (long long)rels);
+    }
+    bolt_conn_close(c);
+    bolt_driver_free(drv);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -152,58 +208,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "ceiling: could not read \"%s\"\n", argv[1]);
         return 1;
     }
-    if (len < 8 || memcmp(buf, "P2NCEIL1", 8) != 0) {
-        fprintf(stderr, "ceiling: \"%s\" is not a ceiling batch file\n", argv[1]);
-        return 1;
-    }
-    /* parse everything first (not timed) */
+    int rc = 1;
     CeilFile cf;
-    if (ceil_parse(buf, len, &cf) < 0) {
+    memset(&cf, 0, sizeof cf);
+    if (len < 8 || memcmp(buf, "P2NCEIL1", 8) != 0)
+        fprintf(stderr, "ceiling: \"%s\" is not a ceiling batch file\n", argv[1]);
+    else if (ceil_parse(buf, len, &cf) < 0)       /* everything parsed first, not timed */
         fprintf(stderr, "ceiling: \"%s\" is truncated or malformed, or out of memory\n", argv[1]);
-        return 1;
-    }
-    CeilStmt *stmts = cf.stmts;
-    size_t nstmts = cf.nstmts, nbatches = cf.nbatches;
-    uint32_t *batch_sizes = cf.sizes;
-
-    BoltConfig cfg;
-    BoltEnv env;
-    P2nErr err;
-    p2n_err_clear(&err);
-    if (bolt_config_from_env(&cfg, &env, &err) < 0)
-        return die("configuration", &err);
-    BoltDriver *drv = NULL;
-    BoltConn *c = NULL;
-    if (bolt_driver_new(&cfg, &drv, &err) < 0 || bolt_driver_connect(drv, BOLT_ACCESS_WRITE, &c, &err) < 0)
-        return die("connect", &err);
-
-    int64_t nodes = 0, rels = 0;
-    double c0 = cpu_seconds();
-    int64_t t0 = p2n_now_mono_us();
-    size_t at = 0;
-    for (size_t b = 0; b < nbatches; b++) {
-        if (bolt_begin(c, NULL, &err) < 0)
-            return die("begin", &err);
-        for (uint32_t i = 0; i < batch_sizes[b]; i++, at++)
-            if (bolt_tx_queue(c, stmts[at].query, stmts[at].params, stmts[at].params_len, &err) < 0)
-                return die("run", &err);
-        BoltSummary sum;
-        if (bolt_commit(c, &sum, &err) < 0)
-            return die("commit", &err);
-        nodes += sum.nodes_created;
-        rels += sum.relationships_created;
-    }
-    double secs = (double)(p2n_now_mono_us() - t0) / 1e6;
-    double cpu = cpu_seconds() - c0;
-    printf("ceiling batches=%zu statements=%zu seconds=%.3f cpu=%.3f nodes_created=%lld rels_created=%lld\n",
-           nbatches, nstmts, secs, cpu, (long long)nodes, (long long)rels);
-    bolt_conn_close(c);
-    bolt_driver_free(drv);
-    for (size_t i = 0; i < nstmts; i++)
-        free(stmts[i].query);
-    free(stmts);
-    free(batch_sizes);
+    else
+        rc = ceil_replay(&cf);
+    ceil_free(&cf);
     free(buf);
-    return 0;
-
+    return rc;
 }
