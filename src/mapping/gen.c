@@ -359,10 +359,41 @@ static void end_merge(P2nBuf *b, const Mapping *m, const MappingEnd *end, const 
     p2n_buf_printf(b, ": %s})\n", param);
 }
 
+/* True when the key of a join table holds both end columns: an id then names its two ends, so
+ * no relationship of that id can exist between other nodes (no search for one to move). */
+static bool link_key_has_ends(const MappingEntity *e)
+{
+    bool f = false, t = false;
+    for (size_t i = 0; i < e->nkeys; i++) {
+        f = f || strcmp(e->keys[i].s, e->from.column) == 0;
+        t = t || strcmp(e->keys[i].s, e->to.column) == 0;
+    }
+    return f && t;
+}
+
+/* The write of a join-table row whose ends are given (a, b bound): MERGE by id, monotonic. */
+static void link_merge_tail(P2nBuf *b, const MappingEntity *e)
+{
+    p2n_buf_append_str(b, "MERGE (a)-[e:");
+    mapping_cypher_ident(b, e->rel_type);
+    p2n_buf_append_str(b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
+                          "WITH e, r WHERE coalesce(e." MAPPING_VERSION_PROP ", -1) <= r.v\n"
+                          "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+}
+
 static char *link_upsert(const Mapping *m, const MappingEntity *e)
 {
     P2nBuf b;
     p2n_buf_init(&b);
+    if (link_key_has_ends(e)) {
+        /* the common case (votes (user_id, bill_id)): MERGE both ends by their key constraints,
+           then the relationship between them; no OPTIONAL MATCH + collect + FOREACH */
+        p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE NOT r.h\n");
+        end_merge(&b, m, &e->from, "a", "r.f");
+        end_merge(&b, m, &e->to, "b", "r.t");
+        link_merge_tail(&b, e);
+        return p2n_buf_steal(&b);
+    }
     p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE NOT r.h\nOPTIONAL MATCH (:");
     mapping_cypher_ident(&b, m->entities[e->from.target].labels[0].s);
     p2n_buf_append_str(&b, ")-[cur:");
@@ -389,6 +420,20 @@ static char *link_held(const Mapping *m, const MappingEntity *e)
     const MappingEntity *f = &m->entities[e->from.target], *t = &m->entities[e->to.target];
     P2nBuf b;
     p2n_buf_init(&b);
+    if (link_key_has_ends(e)) {
+        /* an id names its ends: if one is missing, no relationship of that id can exist */
+        p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE r.h\nMATCH (a:");
+        mapping_cypher_ident(&b, f->labels[0].s);
+        p2n_buf_append_str(&b, " {");
+        mapping_cypher_ident(&b, f->cols[f->key_cols[0]].property);
+        p2n_buf_append_str(&b, ": r.f})\nMATCH (b:");
+        mapping_cypher_ident(&b, t->labels[0].s);
+        p2n_buf_append_str(&b, " {");
+        mapping_cypher_ident(&b, t->cols[t->key_cols[0]].property);
+        p2n_buf_append_str(&b, ": r.t})\n");
+        link_merge_tail(&b, e);
+        return p2n_buf_steal(&b);
+    }
     p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE r.h\nOPTIONAL MATCH (:");
     mapping_cypher_ident(&b, f->labels[0].s);
     p2n_buf_append_str(&b, ")-[cur:");

@@ -260,7 +260,9 @@ static const char *CIVIC_YAML =
     "  Pair:\n    table: pairs\n"
     "relationships:\n"
     "  Vote:\n    table: votes\n    type: VOTED\n    from: {entity: User, column: user_id}\n"
-    "    to: {entity: Bill, column: bill_id}\n    rename: {voted_at: at}\n";
+    "    to: {entity: Bill, column: bill_id}\n    rename: {voted_at: at}\n"
+    "  Sponsorship:\n    table: bills\n    type: SPONSORSHIP\n    key: id\n    from: {entity: Bill, column: id}\n"
+    "    to: {entity: Sponsor, column: sponsor_id}\n    properties: [title]\n";
 
 static void test_generated_node(void **state)
 {
@@ -375,29 +377,50 @@ static void test_generated_link_and_composite(void **state)
                         "FROM unnest($1::text[]) AS _p2n_ids(_p2n_id) JOIN \"public\".\"votes\" AS t ON "
                         "t.\"user_id\" = (_p2n_ids._p2n_id::jsonb->>0)::uuid AND t.\"bill_id\" = (_p2n_ids._p2n_id::jsonb->>1)::uuid");
     assert_int_equal(v->plan.nupsert, 2);
+    /* the key holds both ends: an id names its ends, so MERGE ends, then the relationship */
     assert_string_equal(v->plan.upsert[0],
                         "UNWIND $rows AS r\n"
                         "WITH r WHERE NOT r.h\n"
-                        "OPTIONAL MATCH (:`User`)-[cur:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
-                        "WITH r, collect(cur) AS cur\n"
-                        "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
                         "MERGE (a:`User` {`id`: r.f})\n"
                         "MERGE (b:`Bill` {`id`: r.t})\n"
-                        "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                         "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
+                        "WITH e, r WHERE coalesce(e._p2n_version, -1) <= r.v\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
     /* rows held because an end's row is not live: MATCH the ends, never a placeholder */
     assert_string_equal(v->plan.upsert[1],
                         "UNWIND $rows AS r\n"
                         "WITH r WHERE r.h\n"
-                        "OPTIONAL MATCH (:`User`)-[cur:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
+                        "MATCH (a:`User` {`id`: r.f})\n"
+                        "MATCH (b:`Bill` {`id`: r.t})\n"
+                        "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
+                        "WITH e, r WHERE coalesce(e._p2n_version, -1) <= r.v\n"
+                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+    /* a key without both ends (a surrogate id): the relationship of that id may sit between other
+       nodes (an end moved) and is removed first */
+    MappingEntity *sp = mapping_entity_find(m, "Sponsorship");
+    assert_int_equal(sp->plan.nupsert, 2);
+    assert_string_equal(sp->plan.upsert[0],
+                        "UNWIND $rows AS r\n"
+                        "WITH r WHERE NOT r.h\n"
+                        "OPTIONAL MATCH (:`Bill`)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(:`Sponsor`)\n"
                         "WITH r, collect(cur) AS cur\n"
                         "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
-                        "OPTIONAL MATCH (a:`User` {`id`: r.f})\n"
-                        "OPTIONAL MATCH (b:`Bill` {`id`: r.t})\n"
+                        "MERGE (a:`Bill` {`id`: r.f})\n"
+                        "MERGE (b:`Sponsor` {`id`: r.t})\n"
+                        "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
+                        "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
+                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+    assert_string_equal(sp->plan.upsert[1],
+                        "UNWIND $rows AS r\n"
+                        "WITH r WHERE r.h\n"
+                        "OPTIONAL MATCH (:`Bill`)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(:`Sponsor`)\n"
+                        "WITH r, collect(cur) AS cur\n"
+                        "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
+                        "OPTIONAL MATCH (a:`Bill` {`id`: r.f})\n"
+                        "OPTIONAL MATCH (b:`Sponsor` {`id`: r.t})\n"
                         "FOREACH (c IN [c IN cur WHERE a IS NULL OR b IS NULL OR startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                         "WITH r, a, b WHERE a IS NOT NULL AND b IS NOT NULL\n"
-                        "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
+                        "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
     assert_string_equal(v->plan.delete_cypher, "UNWIND $rows AS r\nMATCH (:`User`)-[e:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
                                                 "WHERE coalesce(e._p2n_version, -1) <= r.v\nDELETE e");
@@ -830,7 +853,7 @@ static void test_summary(void **state)
     mapping_summary(m, &b);
     p2n_buf_append(&b, "", 1);
     const char *s = (const char *)b.data;
-    assert_non_null(strstr(s, "mapping g.yaml is valid: 4 node entities, 5 relationships from columns, 1 from join tables"));
+    assert_non_null(strstr(s, "mapping g.yaml is valid: 4 node entities, 5 relationships from columns, 2 from join tables"));
     assert_non_null(strstr(s, "(:Sponsor:Person)  entity Sponsor <- table public.sponsors, key id"));
     assert_non_null(strstr(s, "name <- display_name string"));
     assert_non_null(strstr(s, "(:Bill)-[:TAGGED]->(:Tag {name})  value node per element of tags"));
