@@ -28,6 +28,7 @@ fail() {
   echo "FAIL: $*" >&2
   [ -f "$work/daemon.log" ] && { echo "--- daemon log (tail)" >&2; tail -25 "$work/daemon.log" >&2; }
   [ -f "$work/hooks.jsonl" ] && { echo "--- webhook calls" >&2; cat "$work/hooks.jsonl" >&2; }
+  echo "FAIL: $*" >&2
   exit 1
 }
 
