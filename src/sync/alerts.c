@@ -73,6 +73,7 @@ void sync_alert_config_defaults(SyncAlertConfig *cfg)
     cfg->rules[SYNC_ALERT_STALENESS_WARNING] = (SyncAlertRule){true, 3600, 0};
     cfg->rules[SYNC_ALERT_STALENESS] = (SyncAlertRule){true, 86400, 0};
     cfg->failed_window_ms = 3600 * 1000;
+    cfg->batch_obs_max_age_ms = 5 * 60 * 1000;
 }
 
 const char *sync_alert_name(SyncAlertKind kind)
@@ -150,7 +151,7 @@ const char *sync_alert_describe(const SyncAlertConfig *cfg, SyncAlertKind kind, 
 
 SyncAlertObs sync_alert_obs_unknown(int64_t now_ms)
 {
-    SyncAlertObs o = {now_ms, -1, -1, -1, -1, -1, -1};
+    SyncAlertObs o = {now_ms, -1, -1, -1, -1, -1, -1, 0};
     return o;
 }
 
@@ -260,9 +261,14 @@ static double obs_value(SyncAlerts *a, const SyncAlertObs *o, int kind)
     case SYNC_ALERT_FAILED_SYNCS:
         return failures_in_window(a, o->now_ms, o->failures_total);
     case SYNC_ALERT_SYNC_LATENCY:
-        return o->sync_latency_s;
-    case SYNC_ALERT_BATCH_DURATION:
-        return o->batch_duration_s;
+    case SYNC_ALERT_BATCH_DURATION: {
+        double v = kind == SYNC_ALERT_SYNC_LATENCY ? o->sync_latency_s : o->batch_duration_s;
+        /* no batch for a while: nothing is slow now (an old slow batch must not fire forever) */
+        if (!isnan(v) && v > 0 && o->last_batch_ms > 0 && a->cfg.batch_obs_max_age_ms > 0 &&
+            o->now_ms - o->last_batch_ms > a->cfg.batch_obs_max_age_ms)
+            return 0;
+        return v;
+    }
     case SYNC_ALERT_CONFLICTS:
         return o->conflicts < 0 ? -1 : (double)o->conflicts;
     case SYNC_ALERT_STALENESS_WARNING:

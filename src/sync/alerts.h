@@ -64,6 +64,8 @@ typedef struct SyncAlertRule {
 typedef struct SyncAlertConfig {
     SyncAlertRule rules[SYNC_ALERT_COUNT];
     int64_t failed_window_ms; /* the window of failed_syncs (default 1 h) */
+    int64_t batch_obs_max_age_ms; /* sync_latency and batch_duration look at batches this recent
+                                     (default 5 min, as the PromQL rules' [5m]); 0 = forever */
 } SyncAlertConfig;
 
 /* One tick's numbers. Any negative (or NaN) field is unknown. */
@@ -75,6 +77,8 @@ typedef struct SyncAlertObs {
     double batch_duration_s;  /* duration of the last batch */
     int64_t conflicts;        /* entities with unresolved conflicts */
     double staleness_s;       /* age of the oldest pending change; 0 when nothing is pending */
+    int64_t last_batch_ms;    /* wall clock at the end of the last batch; 0 = not known. A batch's
+                                 latency and duration count for batch_obs_max_age_ms, then as 0 */
 } SyncAlertObs;
 
 /* An observation with every field unknown and now_ms set. */

@@ -66,6 +66,7 @@ struct P2nService {
     bool have_snap;
     bool pg_up, neo_up;
     double last_latency_s, last_batch_s;
+    int64_t last_batch_wall_ms; /* when the last batch ended (alerts: how recent lat/batch are) */
 
     /* scheduler thread */
     pthread_t thread;
@@ -954,6 +955,7 @@ static int op_record(void *ctx, SyncBatchStats *st, P2nErr *err)
     p2n_metric_add1(s->m.batches, status, 1);
     p2n_metric_observe1(s->m.batch_duration, NULL, (double)st->duration_ms / 1000.0);
     s->last_batch_s = (double)st->duration_ms / 1000.0;
+    s->last_batch_wall_ms = p2n_now_wall_ms();
     if (s->pg == NULL)
         return p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected");
     PgqBatch b;
@@ -1059,6 +1061,7 @@ static void hook_tick(void *ctx)
     bool pg_up = s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK && rc == 0;
     bool neo_up = s->neo != NULL && bolt_conn_usable(s->neo);
     double lat = s->last_latency_s, bd = s->last_batch_s;
+    int64_t last_batch_ms = s->last_batch_wall_ms;
     pthread_mutex_unlock(&s->lock);
 
     p2n_metric_set1(s->m.postgresql_up, NULL, pg_up ? 1 : 0);
@@ -1066,6 +1069,7 @@ static void hook_tick(void *ctx)
     SyncAlertObs o = sync_alert_obs_unknown(p2n_now_wall_ms());
     o.sync_latency_s = lat;
     o.batch_duration_s = bd;
+    o.last_batch_ms = last_batch_ms;
     if (rc == 0) {
         http_pg_snapshot_metrics(&snap, &s->m);
         http_pg_snapshot_obs(&snap, &o);

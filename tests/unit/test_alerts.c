@@ -479,6 +479,33 @@ static void test_webhook_errors(void **state)
     assert_int_equal(sync_webhook_post(&crlf, "{}", 2, &err), P2N_EINVAL);
 }
 
+/* A slow batch fires sync_latency and batch_duration; without any batch after it they resolve
+   once batch_obs_max_age_ms (5 min) has passed, instead of firing forever. */
+static void test_old_batch_stops_counting(void **state)
+{
+    (void)state;
+    SyncAlerts *a = sync_alerts_new(NULL);
+    SyncAlertEvent ev[SYNC_ALERT_COUNT];
+    SyncAlertObs o = sync_alert_obs_unknown(T0);
+    o.sync_latency_s = 30;
+    o.batch_duration_s = 200;
+    o.last_batch_ms = T0;
+    assert_int_equal(eval(a, o, ev), 2);
+    o.now_ms = T0 + 299 * 1000;
+    assert_int_equal(eval(a, o, ev), 0); /* still recent: still firing */
+    assert_int_equal(sync_alerts_firing_count(a), 2);
+    o.now_ms = T0 + 301 * 1000;
+    assert_int_equal(eval(a, o, ev), 2); /* no batch for 5 min: both resolve */
+    assert_int_equal(ev[0].to, SYNC_ALERT_STATE_OK);
+    assert_int_equal(ev[1].to, SYNC_ALERT_STATE_OK);
+    o.last_batch_ms = o.now_ms; /* a new slow batch fires again */
+    assert_int_equal(eval(a, o, ev), 2);
+    o.last_batch_ms = 0; /* not known: the value counts as it is */
+    o.now_ms += 3600 * 1000;
+    assert_int_equal(eval(a, o, ev), 0);
+    sync_alerts_free(a);
+}
+
 /* The mapping's alerts section: units converted (ms -> s), -1 disables, the windows carried. */
 static void test_config_from_mapping(void **state)
 {
@@ -574,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_webhook_post),
         cmocka_unit_test(test_webhook_errors),
         cmocka_unit_test(test_config_from_mapping),
+        cmocka_unit_test(test_old_batch_stops_counting),
         cmocka_unit_test(test_report_does_not_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
