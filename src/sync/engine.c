@@ -514,6 +514,9 @@ static int read_all_ids(P2nService *s, const MappingEntity *e, char ***ids, size
  * Reads the rows of ids (refs sorted by id, each with its item; or all at version `version` when
  * refs is NULL) and appends encoded upserts / deletes.
  */
+static int encode_rows(const MappingEntity *e, PGresult *r, size_t nids, IdRef *refs, int64_t version,
+                       P2nBuf *up, uint32_t *nup, P2nBuf *del, uint32_t *ndel, Revive *rv, P2nErr *err);
+
 static int read_encode(P2nService *s, const MappingEntity *e, const char *const *ids, size_t nids,
                        IdRef *refs, int64_t version, P2nBuf *up, uint32_t *nup, P2nBuf *del,
                        uint32_t *ndel, Revive *rv, P2nErr *err)
@@ -534,6 +537,15 @@ static int read_encode(P2nService *s, const MappingEntity *e, const char *const 
         p2n_err_prefix(err, "entity \"%s\"", e->name);
         return rc;
     }
+    return encode_rows(e, r, nids, refs, version, up, nup, del, ndel, rv, err);
+}
+
+/* Encodes the rows of a read_sql result r (cleared here) as upserts and deletes; refs sorted by
+ * id (each with its item) or NULL: every row at `version`. */
+static int encode_rows(const MappingEntity *e, PGresult *r, size_t nids, IdRef *refs, int64_t version,
+                       P2nBuf *up, uint32_t *nup, P2nBuf *del, uint32_t *ndel, Revive *rv, P2nErr *err)
+{
+    int rc = 0;
     bool *seen = calloc(nids ? nids : 1, sizeof(bool));
     if (seen == NULL) {
         PQclear(r);
@@ -585,8 +597,8 @@ static int read_encode(P2nService *s, const MappingEntity *e, const char *const 
 }
 
 /* Builds the statements of one entity type's items (all of type e) into t. */
-static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *items, size_t n, TxPlan *t,
-                     EngineExtra *x, ReviveList *rl, P2nErr *err)
+static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *items, size_t n, PGresult *pre,
+                     TxPlan *t, EngineExtra *x, ReviveList *rl, P2nErr *err)
 {
     P2nBuf up, del;
     p2n_buf_init(&up);
@@ -631,8 +643,12 @@ static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *ite
         rv->ids = rids;
         rv->n = 0;
     }
-    if (nref > 0)
+    if (nref > 0 && pre != NULL) {
+        rc = encode_rows(e, pre, nref, refs, 0, &up, &nup, &del, &ndel, rv, err);
+        pre = NULL;
+    } else if (nref > 0) {
         rc = read_encode(s, e, ids, nref, refs, 0, &up, &nup, &del, &ndel, rv, err);
+    }
     if (rc == 0 && (nup > 0 || ndel > 0)) {
         if (nup > 0) {
             for (size_t k = 0; k < e->plan.nupsert && rc == 0; k++) {
@@ -685,10 +701,184 @@ static int plan_type(P2nService *s, const MappingEntity *e, SyncItem *const *ite
         }
     }
 out:
+    PQclear(pre);
     free(refs);
     free(ids);
     p2n_buf_free(&up);
     p2n_buf_free(&del);
+    return rc;
+}
+
+/*
+ * The reads of a batch: its items grouped by entity type (one read_sql each). When no group is a
+ * resync (a whole table) and the ids are few enough that the replies cannot fill the socket
+ * while requests are still being written, they go out in one libpq pipeline: BEGIN, the
+ * statement timeout, every read, COMMIT, one round trip instead of 3 + types.
+ */
+typedef struct ReadGroups {
+    SyncItem **items;             /* the batch's items, grouped */
+    size_t *start, *count;        /* per group */
+    const MappingEntity **ent;
+    PGresult **res;               /* per group, from read_pipelined (NULL otherwise) */
+    size_t ng;
+    bool resync;
+    size_t id_bytes;
+} ReadGroups;
+
+#define READ_PIPELINE_MAX_ID_BYTES (64u * 1024u)
+
+static void read_groups_free(ReadGroups *g)
+{
+    for (size_t k = 0; g->res && k < g->ng; k++)
+        PQclear(g->res[k]);
+    free(g->items);
+    free(g->start);
+    free(g->count);
+    free(g->ent);
+    free(g->res);
+    memset(g, 0, sizeof(*g));
+}
+
+static int read_groups_build(const Mapping *m, SyncItem *const *items, size_t n, ReadGroups *g, P2nErr *err)
+{
+    memset(g, 0, sizeof(*g));
+    size_t c = n ? n : 1;
+    bool *done = calloc(c, sizeof(bool));
+    g->items = calloc(c, sizeof(*g->items));
+    g->start = calloc(c, sizeof(size_t));
+    g->count = calloc(c, sizeof(size_t));
+    g->ent = calloc(c, sizeof(*g->ent));
+    g->res = calloc(c, sizeof(*g->res));
+    if (done == NULL || g->items == NULL || g->start == NULL || g->count == NULL || g->ent == NULL || g->res == NULL) {
+        free(done);
+        read_groups_free(g);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const MappingEntity *e = mapping_entity_find(m, items[i]->entity_type);
+        if (e == NULL) {
+            free(done);
+            read_groups_free(g);
+            return p2n_err_set(err, P2N_ECONFIG, "entity type \"%s\" is not in the mapping", items[i]->entity_type);
+        }
+        g->ent[g->ng] = e;
+        g->start[g->ng] = pos;
+        for (size_t k = i; k < n; k++) {
+            if (!done[k] && strcmp(items[k]->entity_type, items[i]->entity_type) == 0) {
+                g->items[pos++] = items[k];
+                done[k] = true;
+                g->resync = g->resync || items[k]->op == SYNC_OP_RESYNC;
+                g->id_bytes += strlen(items[k]->entity_id) + 4;
+            }
+        }
+        g->count[g->ng] = pos - g->start[g->ng];
+        g->ng++;
+    }
+    free(done);
+    return 0;
+}
+
+static bool read_groups_pipeable(const ReadGroups *g)
+{
+    return !g->resync && g->ng > 0 && g->id_bytes <= READ_PIPELINE_MAX_ID_BYTES;
+}
+
+static int read_pipelined(P2nService *s, ReadGroups *g, int64_t deadline_ms, P2nErr *err)
+{
+    PGconn *c = s->pg;
+    size_t maxc = 0;
+    for (size_t k = 0; k < g->ng; k++)
+        maxc = g->count[k] > maxc ? g->count[k] : maxc;
+    P2nBuf *params = calloc(g->ng ? g->ng : 1, sizeof(*params));
+    const char **ids = calloc(maxc ? maxc : 1, sizeof(*ids));
+    if (params == NULL || ids == NULL) {
+        free(params);
+        free(ids);
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (size_t k = 0; k < g->ng; k++) {
+        for (size_t i = 0; i < g->count[k]; i++)
+            ids[i] = g->items[g->start[k] + i]->entity_id;
+        p2n_buf_init(&params[k]);
+        mapping_ids_param(ids, g->count[k], &params[k]);
+        p2n_buf_append(&params[k], "", 1);
+        if (params[k].failed && rc == 0)
+            rc = p2n_err_set(err, P2N_ENOMEM, "out of memory for the ids");
+    }
+    free(ids);
+    char ms[32];
+    int64_t l = deadline_ms - p2n_now_mono_ms();
+    snprintf(ms, sizeof(ms), "%lld", (long long)(l > 1 ? l : 1));
+    const char *pv[1] = {ms};
+    if (rc == 0 && PQenterPipelineMode(c) != 1)
+        rc = pgu_fail(err, c, NULL, "could not start a pipeline");
+    if (rc == 0) {
+        int ok = PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, NULL, 0);
+        ok = ok && PQsendQueryParams(c, "SELECT set_config('statement_timeout', $1, true)", 1, NULL, pv, NULL, NULL, 0);
+        for (size_t k = 0; ok && k < g->ng; k++) {
+            const char *p1 = (const char *)params[k].data;
+            ok = PQsendQueryParams(c, g->ent[k]->plan.read_sql, 1, NULL, &p1, NULL, NULL, 0);
+        }
+        ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+        ok = ok && PQpipelineSync(c);
+        if (!ok) {
+            /* a request could not be written: the connection is unusable */
+            rc = pgu_fail(err, c, NULL, "could not send the reads");
+            pg_disconnect(s);
+            err->code = P2N_ECONNLOST;
+            rc = P2N_ECONNLOST;
+        }
+    }
+    /* replies: one result (then NULL) per request, then the sync */
+    size_t nq = g->ng + 3;
+    for (size_t q = 0; rc != P2N_ECONNLOST && s->pg != NULL && q <= nq; q++) {
+        PGresult *r = PQgetResult(c);
+        if (r == NULL) {
+            if (rc == 0)
+                rc = pgu_fail(err, c, NULL, "could not read the rows");
+            break;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (q == nq || st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_PIPELINE_ABORTED) {
+            PQclear(r);
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (rc == 0) {
+                rc = pgu_fail(err, c, r, "could not read the rows");
+                if (q >= 2 && q < 2 + g->ng)
+                    p2n_err_prefix(err, "entity \"%s\"", g->ent[q - 2]->name);
+            }
+            PQclear(r);
+        } else if (q >= 2 && q < 2 + g->ng) {
+            g->res[q - 2] = r;
+        } else {
+            PQclear(r);
+        }
+        PGresult *z = PQgetResult(c); /* the end of this request's results */
+        PQclear(z);
+    }
+    if (s->pg != NULL) {
+        if (PQpipelineStatus(c) != PQ_PIPELINE_OFF && PQexitPipelineMode(c) != 1 && rc == 0)
+            rc = pgu_fail(err, c, NULL, "could not end the pipeline");
+        if (PQstatus(c) != CONNECTION_OK && rc == 0)
+            rc = pgu_fail(err, c, NULL, "could not read the rows");
+    }
+    for (size_t k = 0; k < g->ng; k++)
+        p2n_buf_free(&params[k]);
+    free(params);
+    if (rc < 0) {
+        for (size_t k = 0; k < g->ng; k++) {
+            PQclear(g->res[k]);
+            g->res[k] = NULL;
+        }
+    }
     return rc;
 }
 
@@ -712,61 +902,39 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     TxPlan t = {0};
     EngineExtra x = {0};
     ReviveList rl = {0};
-    bool *done = NULL;
-    SyncItem **group = NULL;
+    ReadGroups g;
+    bool piped = false;
     int64_t left = 0;
     BoltTxConfig txc;
     memset(&txc, 0, sizeof(txc));
-    rc = pgu_exec(s->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "could not begin the read", err);
+    rc = read_groups_build(s->map, items, n, &g, err);
     if (rc < 0)
         goto out;
-    {
-        /* the reads may not outlast the batch deadline either (a cancel is transient) */
-        char ms[32];
-        int64_t l = deadline_ms - p2n_now_mono_ms();
-        snprintf(ms, sizeof(ms), "%lld", (long long)(l > 1 ? l : 1));
-        const char *pv[1] = {ms};
-        rc = pgu_query(s->pg, "SELECT set_config('statement_timeout', $1, true)", 1, pv, NULL,
-                       "could not set the read timeout", err);
-        if (rc < 0) {
-            PQclear(PQexec(s->pg, "ROLLBACK"));
-            goto out;
+    piped = read_groups_pipeable(&g);
+    if (piped) {
+        /* BEGIN, the timeout, every type's read and COMMIT in one round trip */
+        rc = read_pipelined(s, &g, deadline_ms, err);
+    } else {
+        rc = pgu_exec(s->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "could not begin the read", err);
+        if (rc == 0) {
+            /* the reads may not outlast the batch deadline either (a cancel is transient) */
+            char ms[32];
+            int64_t l = deadline_ms - p2n_now_mono_ms();
+            snprintf(ms, sizeof(ms), "%lld", (long long)(l > 1 ? l : 1));
+            const char *pv[1] = {ms};
+            rc = pgu_query(s->pg, "SELECT set_config('statement_timeout', $1, true)", 1, pv, NULL,
+                           "could not set the read timeout", err);
         }
     }
-    done = calloc(n ? n : 1, sizeof(bool));
-    group = calloc(n ? n : 1, sizeof(*group));
-    if (done == NULL || group == NULL) {
-        free(done);
-        free(group);
-        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    for (size_t k = 0; k < g.ng && rc == 0; k++) {
+        rc = plan_type(s, g.ent[k], g.items + g.start[k], g.count[k], g.res[k], &t, &x, &rl, err);
+        g.res[k] = NULL; /* taken by plan_type */
+    }
+    if (!piped && rc == 0)
+        rc = pgu_exec(s->pg, "COMMIT", "could not end the read", err);
+    if (rc < 0 && s->pg && PQstatus(s->pg) == CONNECTION_OK && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
         PQclear(PQexec(s->pg, "ROLLBACK"));
-        goto out;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (done[i])
-            continue;
-        const MappingEntity *e = mapping_entity_find(s->map, items[i]->entity_type);
-        if (e == NULL) {
-            rc = p2n_err_set(err, P2N_ECONFIG, "entity type \"%s\" is not in the mapping", items[i]->entity_type);
-            break;
-        }
-        size_t ng = 0;
-        for (size_t k = i; k < n; k++) {
-            if (!done[k] && strcmp(items[k]->entity_type, items[i]->entity_type) == 0) {
-                group[ng++] = items[k];
-                done[k] = true;
-            }
-        }
-        rc = plan_type(s, e, group, ng, &t, &x, &rl, err);
-    }
-    free(done);
-    free(group);
-    if (rc < 0) {
-        if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
-            PQclear(PQexec(s->pg, "ROLLBACK"));
-        goto out;
-    }
-    rc = pgu_exec(s->pg, "COMMIT", "could not end the read", err);
+    read_groups_free(&g);
     if (rc < 0)
         goto out;
 

@@ -4,7 +4,8 @@
  * real engine (sync_run_batch over the engine's SyncOps, as the daemon runs them): exactly that
  * entity ends failed, with one non-retryable failure row; every other entity is synced and in the
  * graph. The number of write transactions is counted: bisection isolates the culprit in
- * O(log batch) writes, not one per entity.
+ * O(log batch) writes, not one per entity. Then a read that fails inside the engine's pipelined
+ * reads (BEGIN, timeout, reads, COMMIT in one round trip) leaves the connection usable.
  *
  * PostgreSQL: the shared server, database sync_poison_test (dropped at the end). Neo4j: the
  * shared server, label P2nPoisonItem only (removed at the end, with its constraints).
@@ -262,10 +263,41 @@ static void test_one_poison_among_10k(void **state)
     assert_int_equal(neo_int("MATCH (n:P2nPoisonItem) WHERE n._p2n_version IS NOT NULL RETURN count(n)"), N_ROWS);
 }
 
+/* A read of the pipeline fails (a column renamed under the mapping): the write fails with that
+   error, nothing is half-done, and the same connection serves the next batch. */
+static void test_failed_pipelined_read(void **state)
+{
+    (void)state;
+    pg_exec("UPDATE poison_items SET note = 'n' WHERE id <= 5");
+    SyncOps ops;
+    sync_engine_ops(g_svc, &ops);
+    SyncItem *items = NULL;
+    size_t n = 0;
+    P2nErr err;
+    assert_int_equal(ops.claim(ops.ctx, 100, &items, &n, &err), 0);
+    assert_int_equal(n, 5);
+    SyncItem *p[5];
+    for (size_t i = 0; i < n; i++)
+        p[i] = &items[i];
+    pg_exec("ALTER TABLE poison_items RENAME COLUMN note TO note_gone");
+    int rc = ops.write(ops.ctx, p, n, p2n_now_mono_ms() + 30000, &err);
+    assert_int_equal(rc, P2N_EPG);
+    assert_non_null(strstr(err.msg, "note"));
+    assert_string_equal(err.sqlstate, "42703");
+    pg_exec("ALTER TABLE poison_items RENAME COLUMN note_gone TO note");
+    assert_int_equal(ops.write(ops.ctx, p, n, p2n_now_mono_ms() + 30000, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        items[i].result = SYNC_RES_SYNCED;
+    assert_int_equal(ops.finish(ops.ctx, items, n, &err), 0);
+    sync_items_free(items, n);
+    assert_int_equal(neo_int("MATCH (n:P2nPoisonItem) WHERE n.note = 'n' RETURN count(n)"), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_poison_among_10k),
+        cmocka_unit_test(test_failed_pipelined_read),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
