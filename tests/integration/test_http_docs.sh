@@ -3,7 +3,8 @@
 # docs/prometheus-alerts.yml and docs/grafana-dashboard.json is served by GET /metrics (of
 # integration_test_http --serve, which registers the standard set), every metric served is
 # described in docs/observability.md, and the Grafana dashboard is well-formed (unique ids, a
-# Prometheus query in every panel, the datasource as an import input).
+# Prometheus query in every panel, the datasource as an import input); every key of the mapping's
+# alerts section is described in docs/mapping.md and docs/observability.md.
 set -euo pipefail
 top=${P2N_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 bdir=${P2N_BUILD:-$top/build/debug}
@@ -76,5 +77,22 @@ for e in errors:
 if not errors:
     print(f"{len(served)} metric families served; alert rules, {len(ids)} dashboard panels and the docs agree")
 sys.exit(1 if errors else 0)
+EOF
+# every key of the mapping's alerts section (the loader's list) is documented
+python3 - "$top/src/mapping/load.c" "$top/docs" <<'EOF' || fail "the alerts section's docs and the loader disagree"
+import re, sys
+src = open(sys.argv[1]).read()
+body = src[src.index("static void load_alerts("):]
+keys = re.findall(r'"([a-zA-Z]+)"', body[:body.index("check_map(")])
+assert len(keys) >= 11, keys
+def described(text, k):  # as `key` in prose or a table, or as "key:" in a YAML example
+    return f"`{k}`" in text or re.search(rf"^\s+{k}:", text, re.M) is not None
+bad = [(d, k) for d in ("mapping.md", "observability.md") for k in keys
+       if not described(open(f"{sys.argv[2]}/{d}").read(), k)]
+for d, k in bad:
+    print(f"  docs/{d} does not describe alerts.{k}", file=sys.stderr)
+if not bad:
+    print(f"{len(keys)} alerts keys documented in mapping.md and observability.md")
+sys.exit(1 if bad else 0)
 EOF
 echo "PASS"
