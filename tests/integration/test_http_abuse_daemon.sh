@@ -10,14 +10,14 @@
 # level (libmicrohttpd's own messages included): every line must parse.
 # Prints the figures: req/s under abuse, sync rate before vs during, latency percentiles.
 # Uses the shared servers (its own database abuse_test and the label AbItem).
-# P2N_BUILD picks the build directory (default build/debug); P2N_ABUSE_SECONDS the abuse length.
+# P2N_BUILD picks the build directory (default build/debug); P2N_ABUSE_SECONDS the abuse length;
+# without wrk (or with P2N_ABUSE_NO_WRK=1) the burst comes from Python threads.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 bin=${P2N_BUILD:-$top/build/debug}/pg2neo
 secs=${P2N_ABUSE_SECONDS:-8}
 : "${DATABASE_URL:?the services are not up (DATABASE_URL unset)}"
-command -v wrk >/dev/null || { echo "FAIL: wrk is not installed (scripts/setup --with-bench)" >&2; exit 1; }
 work=$(mktemp -d /tmp/p2n-abuse-XXXXXX)
 t0=$(date +%s)
 note() { echo "test_http_abuse_daemon: [$(( $(date +%s) - t0 ))s] $*" >&2; }
@@ -227,12 +227,52 @@ done = function(summary, latency, requests)
     summary.errors.status, summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000))
 end
 EOF
-note "abuse for $secs s: malformed requests, 16 slowloris clients, 8 slow readers, wrk -c32 on /metrics and /api/sync/status"
+# the burst: wrk when installed (scripts/setup --with-bench), else the same from Python threads
+cat > "$work/burst.py" <<'PY'
+# burst.py URL SECONDS CONNECTIONS: keep-alive GETs from one thread per connection; prints the
+# same summary line as count.lua
+import http.client, sys, threading, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); secs = float(sys.argv[2]); nconn = int(sys.argv[3])
+lock = threading.Lock(); tot = {"requests": 0, "errors": 0, "non200": 0}; lat = []
+def worker():
+    end = time.time() + secs
+    c = None
+    while time.time() < end:
+        try:
+            if c is None:
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+            t = time.time()
+            c.request("GET", u.path)
+            r = c.getresponse(); r.read()
+            with lock:
+                tot["requests"] += 1; lat.append(time.time() - t)
+                tot["non200"] += r.status != 200
+        except Exception:
+            with lock:
+                tot["errors"] += 1
+            c = None
+ts = [threading.Thread(target=worker) for _ in range(nconn)]
+t0 = time.time()
+for t in ts: t.start()
+for t in ts: t.join()
+lat.sort()
+print("requests=%d errors=%d non200=%d rps=%.0f p99_ms=%.2f" % (tot["requests"], tot["errors"], tot["non200"],
+      tot["requests"] / (time.time() - t0), 1000 * lat[int(len(lat) * 0.99)] if lat else 0))
+PY
+burst() { # URL SECONDS OUT
+  if [ -z "${P2N_ABUSE_NO_WRK:-}" ] && command -v wrk >/dev/null; then
+    wrk -t2 -c32 -d"${2}s" --timeout 5s -s "$work/count.lua" "$1" > "$3" 2>&1
+  else
+    python3 "$work/burst.py" "$1" "$2" 16 > "$3" 2>&1
+  fi
+}
+tool=$([ -z "${P2N_ABUSE_NO_WRK:-}" ] && command -v wrk >/dev/null && echo "wrk -c32" || echo "a Python burst (16 connections; no wrk)")
+note "abuse for $secs s: malformed requests, 16 slowloris clients, 8 slow readers, $tool on /metrics and /api/sync/status"
 sa0=$(synced); ca0=$(changes); ta0=$(date +%s%N); lat_buckets > "$work/lat2"
 python3 "$work/slowloris.py" "$port" 16 $((secs + 4)) > "$work/slowloris.out" 2>&1 & slow=$!
 python3 "$work/slowread.py" "$port" 8 "$secs" > "$work/slowread.out" 2>&1 & slowr=$!
 python3 "$work/malformed.py" "$port" "$secs" > "$work/malformed.out" 2>&1 & mal=$!
-wrk -t2 -c32 -d"${secs}s" --timeout 5s -s "$work/count.lua" "$base/metrics" > "$work/wrk.metrics" 2>&1 & w1=$!
+burst "$base/metrics" "$secs" "$work/wrk.metrics" & w1=$!
 # /healthz and the dashboard, probed once a second from outside the burst
 maxprobe=0; probes=0; badprobe=0
 for _ in $(seq "$secs"); do
@@ -245,7 +285,7 @@ for _ in $(seq "$secs"); do
   sleep 1
 done
 wait $w1 || true
-wrk -t2 -c32 -d3s --timeout 5s -s "$work/count.lua" "$base/api/sync/status" > "$work/wrk.status" 2>&1 || true
+burst "$base/api/sync/status" 3 "$work/wrk.status" || true
 mal_rc=0; wait $mal || mal_rc=$?
 wait $slow || true
 wait $slowr || true
@@ -285,7 +325,7 @@ note "$slowline; $(cat "$work/slowread.out")"
 grep -q 'opened=16 closed_by_server=16 ' <<<"$slowline" || fail "slow clients not all dropped: $slowline"
 for f in wrk.metrics wrk.status; do
   line=$(grep '^requests=' "$work/$f") || fail "no wrk summary in $f: $(cat "$work/$f")"
-  note "wrk ${f#wrk.}: $line"
+  note "burst ${f#wrk.}: $line"
   eval "$(tr ' ' '\n' <<<"$line" | grep -E '^(requests|errors|non200)=')"
   [ "$requests" -gt 50 ] || fail "$f: only $requests requests"
   [ "$errors" = 0 ] || fail "$f: $errors socket errors"
