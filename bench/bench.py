@@ -325,25 +325,33 @@ class Bench:
     def restore_backlog(self):
         """The same queue for every contender: the generator's change log as it was, nothing folded;
         then a moment for both servers to settle (dirty pages flushed, Neo4j's writes of the graph
-        reload behind it) so that no run pays for the previous one's writes."""
+        reload behind it) so that no run pays for the previous one's writes. The backlog appears in
+        one transaction that also advances the version sequence, as new changes would, so that a
+        daemon already running wakes up for it; returns the time of its commit."""
         self.q("TRUNCATE graph_sync_log, graph_sync_status, graph_sync_failures")
-        self.q("INSERT INTO graph_sync_log SELECT * FROM bench_backlog")
-        self.q("UPDATE graph_sync_state SET folded_version = 0")
         self.q("ANALYZE graph_sync_log, graph_sync_status")
         try:
             self.q("CHECKPOINT")
         except psycopg.Error:
             pass                                   # not a superuser: only the pause then
         time.sleep(float(knob("SETTLE_SECONDS", "2")))
+        with self.pg.transaction():
+            self.q("INSERT INTO graph_sync_log SELECT * FROM bench_backlog")
+            self.q("UPDATE graph_sync_state SET folded_version = 0")
+            self.q("SELECT nextval('graph_sync_version_seq')")
+        return time.monotonic()
 
     def run_pg2neo_drain(self, tag, perf=False, sampler=None):
+        """pg2neo run, started (connected, idle) before the backlog appears; timed from the
+        backlog's commit until the queue is empty: wake-up, fold, claims, reads, writes, marks."""
         self.graph_load("civic_s0")
-        self.restore_backlog()
+        self.q("TRUNCATE graph_sync_log, graph_sync_status, graph_sync_failures")
         b0 = self.q1("SELECT coalesce(max(id), 0) FROM graph_sync_batches")
+        d = self.daemon(f"daemon-{tag}.log")
+        time.sleep(1)
         if sampler:
             sampler.__enter__()
-        t0 = time.monotonic()
-        d = self.daemon(f"daemon-{tag}.log")
+        t0 = self.restore_backlog()
         pr = None
         if perf:
             pr = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-p", str(d.pid), "-o",
@@ -549,7 +557,11 @@ class Bench:
             sampler.__exit__()
         if p.returncode != 0:
             raise RuntimeError(f"pg2neo full-sync failed: {p.stdout}{p.stderr}")
-        return {"seconds": secs, "summary": p.stdout.strip()[-2000:]}
+        try:
+            summary = json.loads(p.stdout)
+        except ValueError:
+            summary = p.stdout.strip()[-4000:]
+        return {"seconds": secs, "summary": summary}
 
     def fullsync(self):
         chunk = 2000
