@@ -89,48 +89,66 @@ def pct(xs, p):
 
 
 class Sampler:
-    """A sampling profile of where a pg2neo run spends its time, from outside: every few ms, what
-    pg2neo's PostgreSQL sessions are running (pg_stat_activity) and what Neo4j is running (SHOW
-    TRANSACTIONS). Only for an extra, untimed run: the sampling itself loads both servers."""
+    """A sampling profile of where a pg2neo run spends its time, seen from the servers: one thread
+    samples what pg2neo's PostgreSQL sessions are running (pg_stat_activity), another what Neo4j is
+    running (SHOW TRANSACTIONS), each every few ms; shares are per server (the fraction of that
+    server's samples in which it ran the statement), so PostgreSQL and Neo4j time can be compared.
+    Only for an extra, untimed run: the sampling itself loads both servers."""
 
-    def __init__(self, pg_url, drv, period=0.02):
+    def __init__(self, pg_url, drv, period=0.005):
         self.pg_url, self.drv, self.period = pg_url, drv, period
-        self.counts, self.n = {}, 0
+        self.counts = {"postgresql": {}, "neo4j": {}}
+        self.n = {"postgresql": 0, "neo4j": 0}
         self.stop = threading.Event()
-        self.th = threading.Thread(target=self.run)
+        self.lock = threading.Lock()
+        self.th = []
 
     @staticmethod
     def norm(q):
         return re.sub(r"\s+", " ", q or "").strip()[:110]
 
-    def run(self):
-        with psycopg.connect(self.pg_url, autocommit=True) as c, self.drv.session() as s:
+    def note(self, side, keys):
+        with self.lock:
+            self.n[side] += 1
+            for k in keys or ["(none of pg2neo's statements running)"]:
+                self.counts[side][k] = self.counts[side].get(k, 0) + 1
+
+    def run_pg(self):
+        with psycopg.connect(self.pg_url, autocommit=True) as c:
             while not self.stop.is_set():
-                pgq = [self.norm(r[0]) for r in c.execute(
+                self.note("postgresql", [self.norm(r[0]) for r in c.execute(
                     "SELECT query FROM pg_stat_activity WHERE application_name LIKE 'pg2neo%%'"
-                    " AND state = 'active' AND pid <> pg_backend_pid()")]
-                nq = [self.norm(r["q"]) for r in s.run(
-                    "SHOW TRANSACTIONS YIELD currentQuery AS q WHERE NOT q CONTAINS 'SHOW TRANSACTIONS' RETURN q")]
-                keys = [f"postgresql: {q}" for q in pgq] + [f"neo4j: {q}" if q else "neo4j: (open transaction, no query)"
-                                                         for q in nq]
-                for k in keys or ["neither server busy (pg2neo itself, network)"]:
-                    self.counts[k] = self.counts.get(k, 0) + 1
-                self.n += 1
+                    " AND state = 'active' AND pid <> pg_backend_pid()")])
+                time.sleep(self.period)
+
+    def run_neo(self):
+        with self.drv.session() as s:
+            while not self.stop.is_set():
+                self.note("neo4j", [self.norm(r["q"]) or "(open transaction, no statement running: commit, or waiting)"
+                                    for r in s.run("SHOW TRANSACTIONS YIELD currentQuery AS q"
+                                                   " WHERE NOT q CONTAINS 'SHOW TRANSACTIONS' RETURN q")])
                 time.sleep(self.period)
 
     def __enter__(self):
         self.stop.clear()
-        self.th = threading.Thread(target=self.run)
-        self.th.start()
+        self.th = [threading.Thread(target=self.run_pg), threading.Thread(target=self.run_neo)]
+        for t in self.th:
+            t.start()
         return self
 
     def __exit__(self, *exc):
         self.stop.set()
-        self.th.join()
+        for t in self.th:
+            t.join()
 
-    def top(self, k=12):
-        return [{"share": round(v / max(1, self.n), 3), "what": w}
-                for w, v in sorted(self.counts.items(), key=lambda x: -x[1])[:k]]
+    def top(self, k=8):
+        out = {}
+        for side in ("postgresql", "neo4j"):
+            n = max(1, self.n[side])
+            out[side] = {"samples": self.n[side],
+                         "top": [{"share": round(v / n, 3), "what": w}
+                                 for w, v in sorted(self.counts[side].items(), key=lambda x: -x[1])[:k]]}
+        return out
 
 
 class Bench:
@@ -328,6 +346,10 @@ class Bench:
         reload behind it) so that no run pays for the previous one's writes. The backlog appears in
         one transaction that also advances the version sequence, as new changes would, so that a
         daemon already running wakes up for it; returns the time of its commit."""
+        self.backlog_prepare()
+        return self.backlog_publish()
+
+    def backlog_prepare(self):
         self.q("TRUNCATE graph_sync_log, graph_sync_status, graph_sync_failures")
         self.q("ANALYZE graph_sync_log, graph_sync_status")
         try:
@@ -335,6 +357,8 @@ class Bench:
         except psycopg.Error:
             pass                                   # not a superuser: only the pause then
         time.sleep(float(knob("SETTLE_SECONDS", "2")))
+
+    def backlog_publish(self):
         with self.pg.transaction():
             self.q("INSERT INTO graph_sync_log SELECT * FROM bench_backlog")
             self.q("UPDATE graph_sync_state SET folded_version = 0")
@@ -349,9 +373,12 @@ class Bench:
         b0 = self.q1("SELECT coalesce(max(id), 0) FROM graph_sync_batches")
         d = self.daemon(f"daemon-{tag}.log")
         time.sleep(1)
+        self.backlog_prepare()
         if sampler:
             sampler.__enter__()
-        t0 = self.restore_backlog()
+            time.sleep(0.2)
+        cpu0 = self.proc_cpu(d.pid)
+        t0 = self.backlog_publish()
         pr = None
         if perf:
             pr = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-p", str(d.pid), "-o",
@@ -362,7 +389,7 @@ class Bench:
         if sampler:
             sampler.__exit__()
         st = self.proc_status(d.pid)
-        cpu = self.proc_cpu(d.pid)
+        cpu = self.proc_cpu(d.pid) - cpu0        # during the drain only (start-up excluded)
         if pr:
             pr.send_signal(signal.SIGINT)
             pr.wait()
@@ -490,7 +517,7 @@ class Bench:
             smp = Sampler(self.db_url, self.drv)
             for i in range(int(knob("PROFILE_RUNS", "3"))):
                 self.run_pg2neo_drain(f"profile{i}", sampler=smp)
-            self.res["throughput"]["profile"] = {"samples": smp.n, "top": smp.top()}
+            self.res["throughput"]["profile"] = smp.top()
 
     def perf_report(self):
         data = os.path.join(self.work, "perf-daemon.data")
@@ -580,7 +607,7 @@ class Bench:
             log("full sync: an extra pg2neo run, sampled (not timed)")
             smp = Sampler(self.url_of("civic_full"), self.drv)
             self.run_pg2neo_full(chunk, sampler=smp)
-            fs_profile = {"samples": smp.n, "top": smp.top()}
+            fs_profile = smp.top()
         with psycopg.connect(self.admin_url, autocommit=True) as c:
             c.execute("DROP DATABASE IF EXISTS civic_full WITH (FORCE)")
         self.res["fullsync"] = {
