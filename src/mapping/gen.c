@@ -304,11 +304,14 @@ static char *rel_upsert(const Mapping *m, const MappingEntity *e, size_t idx)
     p2n_buf_append_byte(&b, ' ');
     key_pattern(&b, e, "r.k");
     p2n_buf_append_str(&b, ")\nWHERE n." MAPPING_VERSION_PROP " = r.v\n");
+    /* the old end unlabelled in the pattern, its label in WHERE: the only way in is from n (an
+       expand), whatever the statistics were when the plan was cached (a plan made while the
+       target label was nearly empty could start from a label scan of x) */
     p2n_buf_printf(&b, "OPTIONAL MATCH (n)%s[old:", l);
     mapping_cypher_ident(&b, rel->type);
-    p2n_buf_printf(&b, "]%s(x:", r);
+    p2n_buf_printf(&b, "]%s(x)\nWHERE x:", r);
     mapping_cypher_ident(&b, tlabel);
-    p2n_buf_append_str(&b, ")\nWHERE NOT x.");
+    p2n_buf_append_str(&b, " AND NOT x.");
     mapping_cypher_ident(&b, tprop);
     p2n_buf_printf(&b, " IN r.r%zu", idx);
     if (rel->target >= 0) {
