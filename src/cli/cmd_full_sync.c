@@ -14,7 +14,7 @@ static void full_sync_help(void)
 {
     printf("usage: pg2neo full-sync [--config MAPPING] [--type TYPE] [--batch N] [--restart] [--json]\n\n"
            "Loads every mapped table (or TYPE) into Neo4j: streams it in key order, writes chunks of N rows\n"
-           "(default 2000) in one transaction each, checkpoints after each chunk in the sync schema\n"
+           "(default 5000) in one transaction each, checkpoints after each chunk in the sync schema\n"
            "($P2N_SYNC_SCHEMA or public; run pg2neo init first) and resumes after the last checkpoint\n"
            "when a previous run was interrupted. Then removes graph nodes and relationships of the\n"
            "type that no longer exist in PostgreSQL. Changes made meanwhile are queued by the triggers\n"

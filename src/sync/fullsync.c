@@ -109,7 +109,7 @@ int fullsync_pg_open(FsPgStream *s, PGconn *conn, const Mapping *m, const Mappin
     memset(s, 0, sizeof(*s));
     s->conn = conn;
     s->e = e;
-    s->fetch_n = fetch_n > 0 ? fetch_n : 2000;
+    s->fetch_n = fetch_n > 0 ? fetch_n : 2000; /* verify, conflicts: their own default */
     int rc = pgu_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "could not begin a read", err);
     if (rc < 0)
         return rc;
@@ -782,7 +782,7 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
     int64_t version = 0;
     const char *after = NULL;
     bool orphans_only = false;
-    int batch = o->batch > 0 ? o->batch : 2000;
+    int batch = o->batch > 0 ? o->batch : FULLSYNC_DEFAULT_BATCH;
     Progress pr = {o->progress, e->name, 0, 0, t0, 0};
     if (!c.found) {
         rc = p2n_err_set(err, P2N_ESTATE, "no full-sync checkpoint for %s", e->name);

@@ -108,9 +108,13 @@ void fullsync_neo_key_expr(const MappingEntity *e, const char *v, P2nBuf *b);
 void fullsync_neo_query(const Mapping *m, const MappingEntity *e, bool verify, bool by_ids, P2nBuf *q);
 
 /* ---- the command ---- */
+/* Rows per chunk (one Neo4j transaction) by default: fewer, larger transactions cost Neo4j less
+   per row (civic scale 3: 1.4x the rows/s of 2000), and memory stays bounded by one chunk. */
+#define FULLSYNC_DEFAULT_BATCH 5000
+
 typedef struct FullsyncOptions {
     const char *type;   /* NULL = every entity */
-    int batch;          /* rows per Neo4j transaction; 0 = 2000 */
+    int batch;          /* rows per Neo4j transaction; 0 = FULLSYNC_DEFAULT_BATCH */
     bool restart;       /* ignore checkpoints */
     long limit_chunks;  /* tests: stop (P2N_ECANCELED) after this many chunks; 0 = no limit */
     bool progress;      /* draw a progress bar on stderr */
