@@ -22,7 +22,7 @@ Knobs (environment): P2N_BENCH_SCALE (civic scale of the full sync, default 5 = 
 P2N_BENCH_TP_SCALE (civic scale of the throughput/latency/idle database, default 1 = ~10k rows),
 P2N_BENCH_CHANGES (backlog, default 5000 changes), P2N_BENCH_ROUNDS (throughput rounds, 3, after
 P2N_BENCH_WARMUP = 1 untimed round),
-P2N_BENCH_FS_ROUNDS (full-sync rounds, 1), P2N_BENCH_BATCH (batch size for all, 1000),
+P2N_BENCH_FS_ROUNDS (full-sync rounds, 2, alternating order), P2N_BENCH_BATCH (batch size for all, 1000),
 P2N_BENCH_RATES ("500 2000"), P2N_BENCH_LAT_SECONDS (30), P2N_BENCH_IDLE_SECONDS (30),
 P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10), P2N_BENCH_CAPTURE
 ("3 6": rounds, seconds), P2N_BENCH_BOLT ("--rounds 3 --nodes 50000 --read-rows 100000"),
@@ -592,7 +592,7 @@ class Bench:
 
     def fullsync(self):
         chunk = 2000
-        rounds = int(knob("FS_ROUNDS", "1"))
+        rounds = int(knob("FS_ROUNDS", "2"))
         nrows = self.load_db("civic_full", self.scale)
         runs = []
         for r in range(rounds):
