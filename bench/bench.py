@@ -8,27 +8,35 @@ scripts/bench starts a private PostgreSQL + Neo4j pair and runs this with the ve
 (it clears the whole graph and creates/drops databases).
 
 Sections (each one's method is in docs/performance.md):
+  peercheck   bench/peer/check_python_sync.sh: the Python loop really produces the civic graph
   capture     scripts/bench-capture (pgbench, interleaved rounds), parsed
   bolt        scripts/bench-bolt (our Bolt client vs the Python driver), parsed
   throughput  one backlog of civic changes drained by: pg2neo run | the raw UNWIND ceiling (the
-              peer's hand-written statements over the Python driver, rows read beforehand,
-              untimed) | bench/peer/python_sync.py; the same backlog restored for each, graph
-              cleared between, runs interleaved over rounds
+              Python loop's hand-written statements, rows read and packed beforehand, untimed,
+              replayed through our Bolt client by bench/ceiling.c) | bench/peer/python_sync.py;
+              before each run the graph is rebuilt as it was before the changes and the same
+              change log restored; runs interleaved over rounds
   fullsync    pg2neo full-sync vs the same rows written by the ceiling, interleaved
   idle        a daemon with an empty queue: CPU over N s, RSS; then RSS at backlogs 100k and 1M
   latency     commit-to-graph of probe rows under the civic generator at steady rates
 
-Knobs (environment): P2N_BENCH_SCALE (civic scale of the full sync, default 5 = ~51k rows; 100 = ~1M rows),
-P2N_BENCH_TP_SCALE (civic scale of the throughput/latency/idle database, default 1 = ~10k rows),
-P2N_BENCH_CHANGES (backlog, default 5000 changes), P2N_BENCH_ROUNDS (throughput rounds, 3, after
-P2N_BENCH_WARMUP = 1 untimed round),
-P2N_BENCH_FS_ROUNDS (full-sync rounds, 2, alternating order), P2N_BENCH_BATCH (batch size for all, 1000),
-P2N_BENCH_RATES ("500 2000"), P2N_BENCH_LAT_SECONDS (30), P2N_BENCH_IDLE_SECONDS (30),
-P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10), P2N_BENCH_CAPTURE
-("3 6": rounds, seconds), P2N_BENCH_BOLT ("--rounds 3 --nodes 50000 --read-rows 100000"),
-P2N_BENCH_CAPTURE_VARIANTS ("none capture logical"; "capture-stmt" too), P2N_BENCH_PEER_CHECK (1: run bench/peer/check_python_sync.sh first), P2N_BENCH_ONLY (a subset of
-the section names), P2N_BENCH_PERF (1: perf record -g the daemon's first throughput drain), P2N_BENCH_PROFILE (1:
-an extra, untimed pg2neo drain sampled by Sampler; "full": also an extra full sync; 0: none).
+Knobs (environment):
+  P2N_BENCH_SCALE       civic scale of the full sync (default 5 = 51k rows; 100 = 1M rows)
+  P2N_BENCH_TP_SCALE    civic scale of the throughput/latency/idle database (default 1 = 10k rows)
+  P2N_BENCH_CHANGES     changes in the throughput backlog (5000)
+  P2N_BENCH_ROUNDS, P2N_BENCH_WARMUP   throughput rounds (3) after untimed warm-up rounds (1)
+  P2N_BENCH_FS_ROUNDS   full-sync rounds, alternating order (2)
+  P2N_BENCH_BATCH       batch size of all contenders (1000)
+  P2N_BENCH_RATES, P2N_BENCH_LAT_SECONDS, P2N_BENCH_LAT_WARMUP   latency ("500 2000", 30, 5)
+  P2N_BENCH_IDLE_SECONDS (30), P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10)
+  P2N_BENCH_CAPTURE ("3 6": rounds, seconds), P2N_BENCH_CAPTURE_VARIANTS ("none capture logical")
+  P2N_BENCH_BOLT        scripts/bench-bolt arguments ("--rounds 3 --nodes 50000 --read-rows 100000")
+  P2N_BENCH_PEER_CHECK  1: run the peer check first (default)
+  P2N_BENCH_ONLY        a subset of the section names
+  P2N_BENCH_PERF        1: perf record -g the daemon's first measured drain
+  P2N_BENCH_PROFILE     1: an extra, untimed pg2neo drain sampled by Sampler (default); "full": also
+                        an extra full sync; 0: none
+  P2N_BENCH_SETTLE_SECONDS  pause for the servers before each throughput run (2)
 """
 import argparse
 import datetime
