@@ -658,7 +658,14 @@ static int pull_locked(PGconn *conn, const char *schema, size_t max_changes, int
             "        to_timestamp((e ->> 'ts')::float8 / 1e6)"
             "   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY x.n",
             schema, err);
-        rc = q ? pgu_query(conn, q, 2, ip, NULL, "could not append to the change log", err) : P2N_ENOMEM;
+        /* durable before the slot forgets these changes, whatever the session's synchronous_commit */
+        rc = q ? pgu_exec(conn, "BEGIN; SET LOCAL synchronous_commit = on", "could not begin", err) : P2N_ENOMEM;
+        if (rc == 0)
+            rc = pgu_query(conn, q, 2, ip, NULL, "could not append to the change log", err);
+        if (rc == 0)
+            rc = pgu_exec(conn, "COMMIT", "could not commit the change log", err);
+        else if (q)
+            PQclear(PQexec(conn, "ROLLBACK"));
         free(q);
         if (rc < 0)
             goto out;

@@ -54,6 +54,8 @@ struct P2nService {
     BoltConn *neo;
     PgqPoll poll;
     PgLogicalPoll lpoll;   /* the wake-up in logical capture mode */
+    bool async_commit;     /* the daemon: its own bookkeeping commits without waiting for the WAL
+                              flush (pg_ensure explains why that loses nothing) */
     char last_error[1024];
 
     /* observability */
@@ -125,6 +127,14 @@ static int pg_ensure(P2nService *s, P2nErr *err)
     }
     PQsetNoticeProcessor(c, p2n_log_pg_notice, NULL); /* notices as log lines, in the log format */
     PQclear(PQexec(c, "SET application_name = 'pg2neo'"));
+    /* The daemon's own writes (fold, claim, mark synced, batch and failure rows) need not wait
+       for a WAL flush: a crash of PostgreSQL can undo only the last of them, and each is redone
+       (a lost fold is folded again from the log it had not yet deleted, a lost claim or mark sends
+       the entity back to pending and it syncs again, idempotently and monotonically). The
+       application's changes keep their own durability, and the logical capture's pull forces a
+       flush before it confirms the slot. Halves the fixed cost of a small batch (fewer fsyncs). */
+    if (s->async_commit)
+        PQclear(PQexec(c, "SET synchronous_commit = off"));
     s->pg = c;
     return 0;
 }
@@ -1874,6 +1884,11 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     c.interval_ms = (uint32_t)s->map->sync.sync_interval_ms;
     SyncDaemonStats ds;
     memset(&ds, 0, sizeof(ds));
+    pthread_mutex_lock(&s->lock);
+    s->async_commit = true;
+    if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+        PQclear(PQexec(s->pg, "SET synchronous_commit = off"));
+    pthread_mutex_unlock(&s->lock);
     P2N_INFO("sync daemon started", "worker=%s schema=%s auto_sync=%s interval_ms=%u batch=%zu timeout_ms=%u",
              s->worker_id, s->schema, c.auto_sync ? "on" : "off", c.interval_ms, s->batch_limit, s->timeout_ms);
     SyncMaint *maint = NULL; /* conflict scan + audit pruning, on connections of its own */
