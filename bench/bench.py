@@ -26,6 +26,7 @@ Knobs (environment):
   P2N_BENCH_CHANGES     changes in the throughput backlog (5000)
   P2N_BENCH_ROUNDS, P2N_BENCH_WARMUP   throughput rounds (3) after untimed warm-up rounds (1)
   P2N_BENCH_FS_ROUNDS   full-sync rounds, alternating order (2)
+  P2N_BENCH_FS_CHUNK    rows per full-sync transaction, pg2neo's and the ceiling's (5000)
   P2N_BENCH_BATCH       batch size of all contenders (1000)
   P2N_BENCH_RATES, P2N_BENCH_LAT_SECONDS, P2N_BENCH_LAT_WARMUP   latency ("500 2000", 30, 5)
   P2N_BENCH_IDLE_SECONDS (30), P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10)
@@ -599,7 +600,7 @@ class Bench:
         return {"seconds": secs, "summary": summary}
 
     def fullsync(self):
-        chunk = 2000
+        chunk = int(knob("FS_CHUNK", "5000"))   # pg2neo full-sync's default chunk, for both
         rounds = int(knob("FS_ROUNDS", "2"))
         nrows = self.load_db("civic_full", self.scale)
         runs = []
