@@ -28,7 +28,7 @@ Knobs (environment):
   P2N_BENCH_FS_ROUNDS   full-sync rounds, alternating order (2)
   P2N_BENCH_FS_CHUNK    rows per full-sync transaction, pg2neo's and the ceiling's (5000)
   P2N_BENCH_BATCH       batch size of all contenders (1000)
-  P2N_BENCH_RATES, P2N_BENCH_LAT_SECONDS, P2N_BENCH_LAT_WARMUP   latency ("500 2000", 30, 5)
+  P2N_BENCH_RATES, P2N_BENCH_LAT_SECONDS, P2N_BENCH_LAT_WARMUP   latency ("500 2000", 20, 5)
   P2N_BENCH_LAT_DAEMON_WARMUP   seconds of unmeasured load before the first latency rate (30)
   P2N_BENCH_IDLE_SECONDS (30), P2N_BENCH_BACKLOGS ("100000 1000000"), P2N_BENCH_RSS_SECONDS (10)
   P2N_BENCH_CAPTURE ("3 6": rounds, seconds), P2N_BENCH_CAPTURE_VARIANTS ("none capture logical")
@@ -743,7 +743,7 @@ class Bench:
                 "poll_period_ms": 1000 * (time.monotonic() - t_begin) / max(1, polls[0])}
 
     def latency(self):
-        secs = float(knob("LAT_SECONDS", "30"))
+        secs = float(knob("LAT_SECONDS", "20"))
         self.graph_load("civic_bench")
         d = self.daemon("daemon-latency.log")
         try:
