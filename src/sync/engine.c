@@ -954,6 +954,17 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
         rc = revive_check(s, &rl.v[i], err);
     if (rc < 0)
         goto neo_fail;
+    /* The rows pointing at revived nodes are queued again BEFORE the write: once the node is in
+       the graph nothing else would bring their relationships back, so a requeue lost after the
+       commit (PostgreSQL restarting between the two, seen in the soak run) lost them for good.
+       Queued first, a failure fails the batch (retried); a requeue whose write then fails only
+       costs an extra sync of those rows. */
+    for (size_t i = 0; i < rl.n && rc == 0; i++) {
+        if (rl.v[i].n > 0 && (rc = revive_queue(s, &rl.v[i], err)) < 0)
+            p2n_err_prefix(err, "entity \"%s\"", rl.v[i].e->name);
+    }
+    if (rc < 0)
+        goto out;
     left = deadline_ms - p2n_now_mono_ms();
     if (left < 1)
         left = 1;
@@ -963,15 +974,6 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
         rc = bolt_tx_queue(s->neo, t.query[i], t.params[i].data, t.params[i].len, err);
     if (rc == 0)
         rc = bolt_commit(s->neo, NULL, err);
-    for (size_t i = 0; i < rl.n && rc == 0; i++) {
-        if (rl.v[i].n == 0)
-            continue;
-        P2nErr e2;
-        p2n_err_clear(&e2);
-        if (revive_queue(s, &rl.v[i], &e2) < 0)
-            P2N_WARN("could not queue the rows pointing at revived nodes", "type=%s error=\"%s\"", rl.v[i].e->name,
-                     e2.msg);
-    }
 neo_fail:
     if (rc < 0) {
         classify_neo_error(err);
