@@ -1948,6 +1948,8 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     memset(&ds, 0, sizeof(ds));
     pthread_mutex_lock(&s->lock);
     s->sweep_dirty = true; /* one orphan sweep once idle after the start: earlier runs may have left some */
+    s->work_last_ms = p2n_now_mono_ms(); /* ...not before 2 s without work */
+    s->sweep_last_ms = s->work_last_ms - 10000;
     s->async_commit = true;
     if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
         PQclear(PQexec(s->pg, "SET synchronous_commit = off"));
