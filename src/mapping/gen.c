@@ -102,12 +102,20 @@ static void alive_pred(P2nBuf *b, const Mapping *m, const MappingEntity *target,
 }
 
 /* A relationship column: a reference to a soft-deleted (or, for arrays, missing) target is left
- * out, so that no placeholder brings back a node its own row removed. */
-static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
+ * out, so that no placeholder brings back a node its own row removed. With held, the opposite:
+ * only the references left out (NULL when nothing can be held). The generated Cypher draws a
+ * relationship to those only when their node is still in the graph (MATCH, never a placeholder):
+ * that node's own pending delete removes it (DETACH DELETE), and if the target comes back first
+ * the relationship is already there. */
+static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target,
+                         bool held)
 {
     bool check = target != NULL && (c->is_array || target->delete_when != NULL);
     if (!check) {
-        col_expr(b, c);
+        if (held)
+            p2n_buf_append_str(b, "NULL");
+        else
+            col_expr(b, c);
         return;
     }
     P2nBuf v;
@@ -118,49 +126,17 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
             p2n_buf_append_str(b, "::text");
         p2n_buf_append_str(b, " FROM unnest(");
         col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") AS _p2n_e WHERE ");
-        alive_pred(b, m, target, "_p2n_e");
-        p2n_buf_append_str(b, "))::text");
-    } else {
-        col_ref(&v, "t", c->column);
-        p2n_buf_append(&v, "", 1);
-        p2n_buf_append_str(b, "CASE WHEN ");
-        alive_pred(b, m, target, v.failed ? "NULL" : (const char *)v.data);
-        p2n_buf_append_str(b, " THEN ");
-        col_expr(b, c);
-        p2n_buf_append_str(b, " END");
-    }
-    p2n_buf_free(&v);
-}
-
-/* The held references of a relationship column: the targets left out by rel_col_expr (a row
- * that is soft-deleted, or for arrays absent). The generated Cypher draws a relationship to
- * those only when their node is still in the graph (MATCH, never a placeholder): that node's
- * own pending delete removes it (DETACH DELETE), and if the target comes back first the
- * relationship is already there. NULL when nothing can be held. */
-static void rel_held_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
-{
-    bool check = target != NULL && (c->is_array || target->delete_when != NULL);
-    if (!check) {
-        p2n_buf_append_str(b, "NULL");
-        return;
-    }
-    P2nBuf v;
-    p2n_buf_init(&v);
-    if (c->is_array) {
-        p2n_buf_append_str(b, "to_jsonb(ARRAY(SELECT _p2n_e");
-        if (c->conv == MAPPING_CONV_STRING)
-            p2n_buf_append_str(b, "::text");
-        p2n_buf_append_str(b, " FROM unnest(");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") AS _p2n_e WHERE _p2n_e IS NOT NULL AND NOT ");
+        p2n_buf_append_str(b, held ? ") AS _p2n_e WHERE _p2n_e IS NOT NULL AND NOT " : ") AS _p2n_e WHERE ");
         alive_pred(b, m, target, "_p2n_e");
         p2n_buf_append_str(b, "))::text");
     } else {
         col_ref(&v, "t", c->column);
         p2n_buf_append(&v, "", 1);
         const char *ve = v.failed ? "NULL" : (const char *)v.data;
-        p2n_buf_printf(b, "CASE WHEN %s IS NOT NULL AND NOT ", ve);
+        if (held)
+            p2n_buf_printf(b, "CASE WHEN %s IS NOT NULL AND NOT ", ve);
+        else
+            p2n_buf_append_str(b, "CASE WHEN ");
         alive_pred(b, m, target, ve);
         p2n_buf_append_str(b, " THEN ");
         col_expr(b, c);
@@ -210,7 +186,7 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
             if (e->rels[r].col == (int)i && e->rels[r].target >= 0)
                 target = &m->entities[e->rels[r].target];
         if (target != NULL)
-            rel_col_expr(&b, m, &e->cols[i], target);
+            rel_col_expr(&b, m, &e->cols[i], target, false);
         else
             col_expr(&b, &e->cols[i]);
     }
@@ -218,7 +194,7 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
         for (size_t r = 0; r < e->nrels; r++) {
             p2n_buf_append_str(&b, ", ");
             const MappingEntity *target = e->rels[r].target >= 0 ? &m->entities[e->rels[r].target] : NULL;
-            rel_held_expr(&b, m, &e->cols[e->rels[r].col], target);
+            rel_col_expr(&b, m, &e->cols[e->rels[r].col], target, true);
             p2n_buf_printf(&b, " AS \"_p2n_h%zu\"", r);
         }
     } else {

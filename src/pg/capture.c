@@ -866,40 +866,7 @@ static int install_all(PGconn *conn, const char *schema, const PgCaptureTable *t
     if (!any_logical(tables, n))
         return 0;
     /* the publication lists the key columns as recorded (the primary key when none was given) */
-    PGresult *r = NULL;
-    char *q = pgu_schema_subst("SELECT table_schema, table_name, k.col FROM @SCHEMA@.graph_sync_captured_tables"
-                               "  CROSS JOIN LATERAL unnest(key_columns) WITH ORDINALITY AS k(col, ord)"
-                               " WHERE mode = 'logical' ORDER BY 1, 2, k.ord",
-                               schema, err);
-    int rc = q ? pgu_query(conn, q, 0, NULL, &r, "could not read the capture records", err) : P2N_ENOMEM;
-    free(q);
-    if (rc < 0)
-        return rc;
-    int nr = PQntuples(r);
-    PgCaptureTable *pt = calloc((size_t)nr + 1, sizeof(*pt));
-    const char **keys = calloc((size_t)nr + 1, sizeof(*keys));
-    size_t np = 0;
-    if (!pt || !keys) {
-        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
-    } else {
-        for (int i = 0; i < nr; i++) {
-            keys[i] = PQgetvalue(r, i, 2);
-            if (np == 0 || strcmp(pt[np - 1].schema, PQgetvalue(r, i, 0)) != 0 ||
-                strcmp(pt[np - 1].table, PQgetvalue(r, i, 1)) != 0) {
-                pt[np].schema = PQgetvalue(r, i, 0);
-                pt[np].table = PQgetvalue(r, i, 1);
-                pt[np].key_columns = &keys[i];
-                pt[np].mode = PG_CAPTURE_MODE_LOGICAL;
-                np++;
-            }
-            pt[np - 1].n_keys++;
-        }
-        rc = pg_logical_publish(conn, schema, pt, np, err);
-    }
-    free(pt);
-    free(keys);
-    PQclear(r);
-    return rc;
+    return pg_logical_publish(conn, schema, err);
 }
 
 int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,

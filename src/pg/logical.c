@@ -111,24 +111,30 @@ int pg_logical_slot_ensure(PGconn *conn, const char *sync_schema, bool *created,
     return rc;
 }
 
-int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
-                       P2nErr *err)
+static int load_tables(PGconn *conn, const char *schema, PGresult **res, PgLogicalTable **out, size_t *n,
+                       const char ***keys_out, P2nErr *err);
+
+int pg_logical_publish(PGconn *conn, const char *sync_schema, P2nErr *err)
 {
     char name[80], qname[180];
     pg_logical_name(name, sizeof(name), PQdb(conn), sync_schema);
     if (pgu_quote_ident(qname, sizeof(qname), name) < 0)
         return p2n_err_set(err, P2N_EINVAL, "publication name too long");
+    PGresult *tr = NULL;
+    PgLogicalTable *tables = NULL;
+    const char **tkeys = NULL;
+    size_t n = 0;
+    int rc = load_tables(conn, sync_schema, &tr, &tables, &n, &tkeys, err);
+    if (rc < 0)
+        return rc;
     P2nBuf list, keys;
     p2n_buf_init(&list);
     p2n_buf_init(&keys);
-    int rc = 0;
     size_t nlog = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const PgCaptureTable *t = &tables[i];
-        if (t->mode != PG_CAPTURE_MODE_LOGICAL)
-            continue;
+        const PgLogicalTable *t = &tables[i];
         p2n_buf_reset(&keys);
-        pgu_array_literal(&keys, t->key_columns, t->n_keys);
+        pgu_array_literal(&keys, t->keys, t->nkeys);
         p2n_buf_append_byte(&keys, '\0');
         if (keys.failed) {
             rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
@@ -182,12 +188,12 @@ int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTab
             break;
         }
         p2n_buf_printf(&list, "%s%s.%s", nlog ? ", " : "", qs, qt);
-        if (!full && t->n_keys > 0) {
+        if (!full) {
             /* only the key travels: the sync reads the current row itself */
             p2n_buf_append_str(&list, " (");
-            for (size_t k = 0; k < t->n_keys; k++) {
+            for (size_t k = 0; k < t->nkeys; k++) {
                 char qc[180];
-                if (pgu_quote_ident(qc, sizeof(qc), t->key_columns[k]) < 0) {
+                if (pgu_quote_ident(qc, sizeof(qc), t->keys[k]) < 0) {
                     rc = p2n_err_set(err, P2N_EINVAL, "column name too long");
                     break;
                 }
@@ -222,6 +228,9 @@ int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTab
         }
     }
     p2n_buf_free(&list);
+    PQclear(tr);
+    free(tables);
+    free(tkeys);
     return rc;
 }
 
@@ -305,6 +314,7 @@ struct PgLogicalDecoder {
     size_t nrels, caprels;
     PgoDecoder *pgo;
     int64_t time_us;        /* of the transaction being decoded */
+    uint64_t last_commit;   /* end LSN of the last commit fed */
     P2nBuf id;
 };
 
@@ -449,6 +459,9 @@ int pg_logical_decoder_feed(PgLogicalDecoder *d, const uint8_t *msg, size_t len,
     switch (m.kind) {
     case PGO_BEGIN:
         d->time_us = m.time_us;
+        return 0;
+    case PGO_COMMIT:
+        d->last_commit = m.lsn;
         return 0;
     case PGO_RELATION:
         return rel_learn(d, &m, err);
@@ -630,12 +643,8 @@ static int pull_locked(PGconn *conn, const char *schema, size_t max_changes, int
         size_t len = (size_t)PQgetlength(ch, i, 0);
         if ((rc = pg_logical_decoder_feed(dec, msg, len, batch_emit, &b, err)) < 0)
             goto out;
-        if (len > 0 && msg[0] == 'C') {
-            PgoMsg m;
-            if (pgo_decode(dec->pgo, msg, len, &m, err) == 0)
-                last_commit = m.lsn;
-        }
     }
+    last_commit = dec->last_commit;
     batch_close(&b);
     p2n_buf_append_str(&b.json, "]");
     p2n_buf_append_byte(&b.json, '\0');

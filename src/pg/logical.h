@@ -35,10 +35,10 @@ int pg_logical_wal_level_check(PGconn *conn, P2nErr *err);
    (PostgreSQL refuses to create a slot in a transaction that wrote). *created (may be NULL). */
 int pg_logical_slot_ensure(PGconn *conn, const char *sync_schema, bool *created, P2nErr *err);
 
-/* Creates the publication or sets its tables: each logical table of tables, limited to its key
-   columns (which must be its replica identity). Runs in the caller's transaction. */
-int pg_logical_publish(PGconn *conn, const char *sync_schema, const PgCaptureTable *tables, size_t n,
-                       P2nErr *err);
+/* Creates the publication or sets its tables: every table graph_sync_captured_tables records in
+   logical mode, limited to its key columns (which must be its replica identity). Runs in the
+   caller's transaction. */
+int pg_logical_publish(PGconn *conn, const char *sync_schema, P2nErr *err);
 
 /* Drops the slot and the publication; missing ones are fine. The slot first, outside a transaction. */
 int pg_logical_drop(PGconn *conn, const char *sync_schema, P2nErr *err);
