@@ -520,8 +520,9 @@ static int64_t estimate_rows(FsEnv *env, const MappingEntity *e)
 /* ---- one type ---- */
 
 static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t version, P2nBuf *rows,
-                       P2nBuf *params, int64_t *written, int64_t *bad, P2nErr *err)
+                       P2nBuf *params, FullsyncTypeResult *tr, P2nErr *err)
 {
+    int64_t t0 = p2n_now_mono_us();
     p2n_buf_reset(rows);
     uint32_t n = 0;
     for (int i = 0; i < s->nlive; i++) {
@@ -529,7 +530,7 @@ static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_
         p2n_err_clear(&e2);
         if (mapping_row_encode(e, s->rows, s->order[i], version, rows, &e2) < 0) {
             fprintf(stderr, "pg2neo: warning: row skipped: %s\n", e2.msg);
-            (*bad)++;
+            tr->encode_errors++;
             continue;
         }
         n++;
@@ -543,6 +544,8 @@ static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_
     p2n_buf_append(params, rows->data, rows->len);
     if (params->failed || rows->failed)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory encoding rows");
+    int64_t t1 = p2n_now_mono_us();
+    tr->encode_s += (double)(t1 - t0) / 1e6;
     int rc = bolt_begin(env->neo, NULL, err);
     for (size_t k = 0; rc == 0 && k < e->plan.nupsert; k++)
         rc = bolt_tx_queue(env->neo, e->plan.upsert[k], params->data, params->len, err);
@@ -553,7 +556,8 @@ static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_
             bolt_rollback(env->neo, NULL);
         return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
     }
-    *written += n;
+    tr->neo_write_s += (double)(p2n_now_mono_us() - t1) / 1e6;
+    tr->rows += n;
     return 0;
 }
 
@@ -783,6 +787,7 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
     const char *after = NULL;
     bool orphans_only = false;
     int batch = o->batch > 0 ? o->batch : FULLSYNC_DEFAULT_BATCH;
+    int64_t t2 = 0;
     Progress pr = {o->progress, e->name, 0, 0, t0, 0};
     if (!c.found) {
         rc = p2n_err_set(err, P2N_ESTATE, "no full-sync checkpoint for %s", e->name);
@@ -812,14 +817,19 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
                 rc = p2n_err_set(err, P2N_ECANCELED, "stopped after %ld chunks (--limit-chunks)", o->limit_chunks);
                 break;
             }
+            int64_t t1 = p2n_now_mono_us();
             int got = fullsync_pg_chunk(&s, err);
+            tr->pg_read_s += (double)(p2n_now_mono_us() - t1) / 1e6;
             if (got <= 0) {
                 rc = got;
                 break;
             }
-            if ((rc = write_chunk(env, e, &s, version, &rows, &params, &tr->rows, &tr->encode_errors, err)) < 0)
+            if ((rc = write_chunk(env, e, &s, version, &rows, &params, tr, err)) < 0)
                 break;
-            if ((rc = ckpt_put(env, e->name, version, "load", s.last_id, tr->rows_before + tr->rows, 0, err)) < 0)
+            t1 = p2n_now_mono_us();
+            rc = ckpt_put(env, e->name, version, "load", s.last_id, tr->rows_before + tr->rows, 0, err);
+            tr->checkpoint_s += (double)(p2n_now_mono_us() - t1) / 1e6;
+            if (rc < 0)
                 break;
             (*chunks_left)--;
             pr.done = tr->rows_before + tr->rows;
@@ -836,7 +846,10 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
         if ((rc = ckpt_put(env, e->name, version, "orphans", NULL, tr->rows_before + tr->rows, 0, err)) < 0)
             goto out;
     }
-    if ((rc = sweep_orphans(env, e, version, batch, &tr->orphans_removed, err)) < 0)
+    t2 = p2n_now_mono_us();
+    rc = sweep_orphans(env, e, version, batch, &tr->orphans_removed, err);
+    tr->orphans_s = (double)(p2n_now_mono_us() - t2) / 1e6;
+    if (rc < 0)
         goto out;
     rc = ckpt_put(env, e->name, version, "done", NULL, tr->rows_before + tr->rows, tr->orphans_removed, err);
     pr.done = tr->rows_before + tr->rows;
@@ -945,10 +958,13 @@ void fullsync_result_json(const FullsyncResult *res, P2nBuf *b)
         fullsync_json_str(b, t->type);
         p2n_buf_printf(b,
                        ",\"rows\":%lld,\"rows_before_resume\":%lld,\"resumed\":%s,\"orphans_removed\":%lld,"
-                       "\"skipped_rows\":%lld,\"version\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f}",
+                       "\"skipped_rows\":%lld,\"version\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f,"
+                       "\"phases_s\":{\"pg_read\":%.3f,\"encode\":%.3f,\"neo4j_write\":%.3f,\"checkpoint\":%.3f,"
+                       "\"orphans\":%.3f}}",
                        (long long)t->rows, (long long)t->rows_before, t->resumed ? "true" : "false",
                        (long long)t->orphans_removed, (long long)t->encode_errors, (long long)t->version,
-                       t->seconds, t->seconds > 0 ? (double)t->rows / t->seconds : 0.0);
+                       t->seconds, t->seconds > 0 ? (double)t->rows / t->seconds : 0.0, t->pg_read_s, t->encode_s,
+                       t->neo_write_s, t->checkpoint_s, t->orphans_s);
     }
     p2n_buf_printf(b, "],\"rows\":%lld,\"orphans_removed\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f}",
                    (long long)res->rows, (long long)res->orphans_removed, res->seconds,

@@ -129,6 +129,9 @@ typedef struct FullsyncTypeResult {
     int64_t orphans_removed;
     bool resumed;
     double seconds;
+    /* where the time went (seconds): PostgreSQL reads (FETCH + read_sql), encoding the rows,
+       Neo4j writes (waits for the transactions), checkpoints, the orphan sweep */
+    double pg_read_s, encode_s, neo_write_s, checkpoint_s, orphans_s;
 } FullsyncTypeResult;
 
 typedef struct FullsyncResult {

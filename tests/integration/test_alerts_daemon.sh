@@ -32,13 +32,7 @@ fail() {
   exit 1
 }
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+free_port() { "$top/scripts/free-port"; }
 export P2N_RUN=$work/run P2N_PG_PORT=$(free_port) P2N_BOLT_PORT=$(free_port) P2N_NEO4J_HEAP=512m
 dpid= rxpid= neopid=
 cleanup() {

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "bolt/bolt.h"
+#include "ports.h"
 #include "common/time.h"
 #include "packstream/packstream.h"
 
@@ -31,20 +32,6 @@ static char g_cert[320];
 static char g_password[256];
 static uint16_t g_port;
 static bool g_started;
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-        return 0;
-    socklen_t len = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int services(const char *what)
 {
@@ -72,8 +59,8 @@ static int group_setup(void **state)
         fprintf(stderr, "openssl could not make a certificate\n");
         return -1;
     }
-    g_port = free_port();
-    uint16_t pg_port = free_port();
+    g_port = test_free_port();
+    uint16_t pg_port = test_free_port();
     char port[16], pgport[16];
     snprintf(port, sizeof(port), "%u", g_port);
     snprintf(pgport, sizeof(pgport), "%u", pg_port);

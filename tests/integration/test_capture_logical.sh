@@ -109,7 +109,7 @@ drain
 "$bin" verify >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "verify after the bulk update"; }
 
 # 4. the daemon: a change reaches Neo4j without any trigger, through the WAL wake-up
-port=$((20000 + RANDOM % 20000))
+port=$("$top/scripts/free-port")
 "$bin" run --http "127.0.0.1:$port" >"$tmp/run.log" 2>&1 &
 pid=$!
 sleep 1

@@ -43,7 +43,7 @@ python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["checked"] == 3
   fail "clean scan: $out"
 
 # 1. the daemon's scan flags a Neo4j-side edit
-port=$((20000 + RANDOM % 20000))
+port=$("$src/scripts/free-port")
 "$bin" --log-level debug run $M --http "127.0.0.1:$port" >"$log" 2>&1 &
 daemon=$!
 "$bin" cypher "MATCH (n:CrvItem {id: 3}) SET n.name = 'edited in neo4j'" >/dev/null

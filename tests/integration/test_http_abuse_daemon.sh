@@ -55,13 +55,7 @@ sync:
 YAML
 "$bin" init --config "$work/mapping.yaml" >/dev/null || fail "init"
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+free_port() { "$top/scripts/free-port"; }
 port=$(free_port)
 base=http://127.0.0.1:$port
 "$bin" --log-format json --log-level debug run --config "$work/mapping.yaml" --http "127.0.0.1:$port" \

@@ -33,7 +33,7 @@ YAML
 out=$work/all.txt
 {
   "$bin" --log-level debug init --config "$work/map.yaml"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$("$src/scripts/free-port")
   "$bin" --log-level debug run --config "$work/map.yaml" --http "127.0.0.1:$port" > "$work/run.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 50); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -55,7 +55,7 @@ cy "MATCH (p:OS_Post {id: 10}) CREATE (p)-[:OS_MENTIONS]->(:OS_Author {id: 98})"
 psql -qXAt "$DATABASE_URL" -c "INSERT INTO authors VALUES (2, 'alone')" >/dev/null
 "$bin" sync --once >/dev/null 2>&1 || fail "sync --once"
 [ "$(count "MATCH (a:OS_Author) RETURN count(a) AS c")" = 4 ] || fail "set-up: 4 authors expected"
-port=$((20000 + RANDOM % 12000))
+port=$("$top/scripts/free-port")
 "$bin" run --http "127.0.0.1:$port" >"$tmp/run.log" 2>&1 &
 pid=$!
 gone=""

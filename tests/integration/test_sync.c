@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 
 #include "bolt/bolt.h"
+#include "ports.h"
 #include "common/time.h"
 #include "packstream/packstream.h"
 #include "pg/queue.h"
@@ -41,21 +42,6 @@ static char g_base[1024];
 static PGconn *g_pg;
 static BoltConn *g_neo;
 static P2nService *g_svc;
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-        return 0;
-    socklen_t len = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -280,9 +266,9 @@ static int setup(void **state)
     if (mkdtemp(g_dir) == NULL)
         fail_msg("mkdtemp failed");
     char port[16], pgport[16];
-    uint16_t bolt_port = free_port();
+    uint16_t bolt_port = test_free_port();
     snprintf(port, sizeof(port), "%u", bolt_port);
-    snprintf(pgport, sizeof(pgport), "%u", free_port());
+    snprintf(pgport, sizeof(pgport), "%u", test_free_port());
     setenv("P2N_RUN", g_dir, 1);
     setenv("P2N_BOLT_PORT", port, 1);
     setenv("P2N_PG_PORT", pgport, 1);

@@ -15,13 +15,7 @@ chmod 755 "$work" # the private PostgreSQL runs as user postgres when we are roo
 fail() { echo "FAIL: $*" >&2; for f in "$work"/d*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 note() { echo "test_sync_daemon: $*" >&2; }
 
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+free_port() { "$top/scripts/free-port"; }
 export P2N_RUN=$work/run P2N_PG_PORT=$(free_port) P2N_BOLT_PORT=$(free_port) P2N_NEO4J_HEAP=512m
 pids=()
 gen=
