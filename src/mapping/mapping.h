@@ -324,6 +324,8 @@ int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diag
 /* ---- generator helpers ---- */
 /* Appends `name` with each backtick doubled, inside backticks (Cypher). */
 void mapping_cypher_ident(P2nBuf *b, const char *name);
+/* Appends s as a single-quoted Cypher string literal (backslash escapes for \\ ' and newlines, tabs). */
+void mapping_cypher_string(P2nBuf *b, const char *s);
 /* Appends "name" with each double quote doubled (SQL). */
 void mapping_sql_ident(P2nBuf *b, const char *name);
 /* Appends the SQL expression for the entity id of a row named `alias` (e.g. "NEW"). */

@@ -139,6 +139,22 @@ void mapping_cypher_ident(P2nBuf *b, const char *name)
     p2n_buf_append_byte(b, '`');
 }
 
+void mapping_cypher_string(P2nBuf *b, const char *s)
+{
+    p2n_buf_append_byte(b, '\'');
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '\\': p2n_buf_append_str(b, "\\\\"); break;
+        case '\'': p2n_buf_append_str(b, "\\'"); break;
+        case '\n': p2n_buf_append_str(b, "\\n"); break;
+        case '\r': p2n_buf_append_str(b, "\\r"); break;
+        case '\t': p2n_buf_append_str(b, "\\t"); break;
+        default: p2n_buf_append_byte(b, (uint8_t)*p); break;
+        }
+    }
+    p2n_buf_append_byte(b, '\'');
+}
+
 void mapping_sql_ident(P2nBuf *b, const char *name)
 {
     p2n_buf_append_byte(b, '"');
