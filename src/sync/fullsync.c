@@ -775,6 +775,50 @@ out:
     return rc;
 }
 
+/*
+ * Whether the graph holds anything of this type (a node with its label, a relationship of its
+ * type between its end labels): 1 yes, 0 no, < 0 error. Asked before a type's load starts from
+ * its beginning: when nothing is there, nothing the load leaves behind can be an orphan (every
+ * node written is a live row of the snapshot; a row deleted since is a queued change with a
+ * higher version, the daemon's), so the orphan sweep is skipped — on a first load into an empty
+ * graph it cost 12% of the run.
+ */
+static int graph_has_type(FsEnv *env, const MappingEntity *e, P2nErr *err)
+{
+    P2nBuf q;
+    p2n_buf_init(&q);
+    if (e->kind == MAPPING_NODE) {
+        p2n_buf_append_str(&q, "MATCH (n:");
+        mapping_cypher_ident(&q, entity_label(e));
+        p2n_buf_append_str(&q, ") RETURN 1 LIMIT 1");
+    } else {
+        p2n_buf_append_str(&q, "MATCH (:");
+        mapping_cypher_ident(&q, entity_label(&env->m->entities[e->from.target]));
+        p2n_buf_append_str(&q, ")-[x:");
+        mapping_cypher_ident(&q, e->rel_type);
+        p2n_buf_append_str(&q, "]->(:");
+        mapping_cypher_ident(&q, entity_label(&env->m->entities[e->to.target]));
+        p2n_buf_append_str(&q, ") RETURN 1 LIMIT 1");
+    }
+    int rc = q.failed ? p2n_err_set(err, P2N_ENOMEM, "out of memory") : 0;
+    int found = 0;
+    if (rc == 0)
+        rc = bolt_run(env->neo, (const char *)q.data, NULL, 0, NULL, err);
+    while (rc == 0) {
+        const PsValue *rec = NULL;
+        int got = bolt_next(env->neo, &rec, err);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        found = 1;
+    }
+    p2n_buf_free(&q);
+    if (rc < 0)
+        return p2n_err_prefix(err, "could not look for %s in the graph", e->name);
+    return found;
+}
+
 static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *o, bool resuming, long *chunks_left,
                      FullsyncTypeResult *tr, P2nErr *err)
 {
@@ -801,6 +845,17 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
     after = c.last_id;
     orphans_only = strcmp(c.phase, "orphans") == 0;
     tr->version = version;
+    if (!orphans_only && after == NULL && c.rows == 0) {
+        /* the type's load starts from its beginning: is there anything an orphan could be? */
+        int has = graph_has_type(env, e, err);
+        if (has < 0) {
+            rc = has;
+            goto out;
+        }
+        tr->orphan_sweep = has == 1;
+    } else {
+        tr->orphan_sweep = true;
+    }
     if (!orphans_only) {
         FsPgStream s;
         if ((rc = fullsync_pg_open(&s, env->pg, env->m, e, after, NULL, 0, batch, err)) < 0)
@@ -847,7 +902,7 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
             goto out;
     }
     t2 = p2n_now_mono_us();
-    rc = sweep_orphans(env, e, version, batch, &tr->orphans_removed, err);
+    rc = tr->orphan_sweep ? sweep_orphans(env, e, version, batch, &tr->orphans_removed, err) : 0;
     tr->orphans_s = (double)(p2n_now_mono_us() - t2) / 1e6;
     if (rc < 0)
         goto out;
@@ -958,12 +1013,13 @@ void fullsync_result_json(const FullsyncResult *res, P2nBuf *b)
         fullsync_json_str(b, t->type);
         p2n_buf_printf(b,
                        ",\"rows\":%lld,\"rows_before_resume\":%lld,\"resumed\":%s,\"orphans_removed\":%lld,"
-                       "\"skipped_rows\":%lld,\"version\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f,"
+                       "\"orphan_sweep\":%s,\"skipped_rows\":%lld,\"version\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f,"
                        "\"phases_s\":{\"pg_read\":%.3f,\"encode\":%.3f,\"neo4j_write\":%.3f,\"checkpoint\":%.3f,"
                        "\"orphans\":%.3f}}",
                        (long long)t->rows, (long long)t->rows_before, t->resumed ? "true" : "false",
-                       (long long)t->orphans_removed, (long long)t->encode_errors, (long long)t->version,
-                       t->seconds, t->seconds > 0 ? (double)t->rows / t->seconds : 0.0, t->pg_read_s, t->encode_s,
+                       (long long)t->orphans_removed, t->orphan_sweep ? "true" : "false", (long long)t->encode_errors,
+                       (long long)t->version, t->seconds, t->seconds > 0 ? (double)t->rows / t->seconds : 0.0,
+                       t->pg_read_s, t->encode_s,
                        t->neo_write_s, t->checkpoint_s, t->orphans_s);
     }
     p2n_buf_printf(b, "],\"rows\":%lld,\"orphans_removed\":%lld,\"duration_s\":%.3f,\"rows_per_s\":%.1f}",

@@ -128,6 +128,7 @@ typedef struct FullsyncTypeResult {
     int64_t encode_errors;   /* rows skipped: a value did not parse */
     int64_t orphans_removed;
     bool resumed;
+    bool orphan_sweep;       /* false: skipped, the graph held nothing of the type before its load */
     double seconds;
     /* where the time went (seconds): PostgreSQL reads (FETCH + read_sql), encoding the rows,
        Neo4j writes (waits for the transactions), checkpoints, the orphan sweep */

@@ -57,6 +57,8 @@ total=$(psql -qXAt "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM users WHERE 
 nodes=$(jq_ "sum(t['rows'] for t in d['types'][:9])")
 [ "$nodes" = "$total" ] || { show; fail "node rows $nodes, expected $total"; }
 jq_ "d['rows_per_s'] > 0 and d['duration_s'] > 0" | grep -q True || { show; fail "summary figures"; }
+# a first load into an empty graph: nothing could be an orphan, so no type's sweep ran
+[ "$(jq_ "[t['type'] for t in d['types'] if t['orphan_sweep']]")" = "[]" ] || { show; fail "an orphan sweep ran on a first load"; }
 [ "$(count FS_User)" = "$users" ] || fail "FS_User nodes"
 [ "$(rc "$bin" verify)" = 0 ] || { show; fail "verify after the full load"; }
 [ "$(psql -qXAt "$DATABASE_URL" -c "SELECT count(*) FROM graph_sync_fullsync WHERE phase <> 'done'")" = 0 ] || fail "checkpoints not done"
@@ -131,6 +133,7 @@ u=$(psql -qXAt "$DATABASE_URL" -c "SELECT u.id FROM users u WHERE deleted_at IS 
 [ "$(jq_ "[t['orphans_removed'] for t in d['types'] if t['type'] in ('User','Claim','Bookmark')]")" = "[1, 2, 1]" ] ||
   { show; fail "orphans removed per type"; }
 [ "$(jq_ "d['orphans_removed']")" = 4 ] || { show; fail "orphans total"; }
+[ "$(jq_ "all(t['orphan_sweep'] for t in d['types'])")" = True ] || { show; fail "a sweep was skipped on a graph that had nodes"; }
 [ "$(rc "$bin" verify)" = 0 ] || { show; fail "verify after the orphan sweep"; }
 [ "$(count FS_User)" = "$((users - 1))" ] || fail "the soft-deleted user's node is still there"
 
