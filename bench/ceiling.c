@@ -9,7 +9,9 @@
  *   "P2NCEIL1", then per batch: u32 statements, then per statement: u32 query length, the query,
  *   u32 parameter length, the parameters (a PackStream map); integers big-endian.
  *
- * usage: ceiling FILE        (connection from the NEO4J_* variables)
+ * usage: ceiling [--per-statement] FILE   (connection from the NEO4J_* variables)
+ * --per-statement: every statement waits for its reply and is timed; prints the time per query
+ * text, slowest first (with P2N_DUMP_TX, the engine writes its own transactions in this format).
  * Prints one line: "ceiling batches=B statements=S seconds=T cpu=C nodes_created=N rels_created=R"
  * (seconds: wall time of the writes only; cpu: this process's CPU time over the same span).
  */
@@ -149,9 +151,38 @@ static void ceil_free(CeilFile *cf)
     memset(cf, 0, sizeof *cf);
 }
 
-/* Replays every batch; prints the result line. Returns 0, or 1 after printing the error. */
-static int ceil_replay(const CeilFile *cf)
+/* --per-statement: the time of each distinct query text (summed over batches), slowest first */
+typedef struct StmtTime {
+    const char *query;
+    double seconds;
+    size_t runs;
+} StmtTime;
+
+static int stmt_time_cmp(const void *a, const void *b)
 {
+    double x = ((const StmtTime *)a)->seconds, y = ((const StmtTime *)b)->seconds;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void stmt_time_add(StmtTime *t, size_t *n, const char *query, double secs)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(t[i].query, query) == 0) {
+            t[i].seconds += secs;
+            t[i].runs++;
+            return;
+        }
+    }
+    t[*n] = (StmtTime){query, secs, 1};
+    (*n)++;
+}
+
+/* Replays every batch; prints the result line. Returns 0, or 1 after printing the error.
+   per_statement: each statement waits for its own reply (not pipelined) and is timed. */
+static int ceil_replay(const CeilFile *cf, int per_statement)
+{
+    StmtTime *times = per_statement ? calloc(cf->nstmts ? cf->nstmts : 1, sizeof(*times)) : NULL;
+    size_t ntimes = 0;
     BoltConfig cfg;
     BoltEnv env;
     P2nErr err;
@@ -175,9 +206,19 @@ static int ceil_replay(const CeilFile *cf)
             rc = die("begin", &err);
             break;
         }
-        for (uint32_t i = 0; i < cf->sizes[b] && rc == 0; i++, at++)
-            if (bolt_tx_queue(c, cf->stmts[at].query, cf->stmts[at].params, cf->stmts[at].params_len, &err) < 0)
+        for (uint32_t i = 0; i < cf->sizes[b] && rc == 0; i++, at++) {
+            if (times) {
+                BoltSummary one;
+                int64_t s0 = p2n_now_mono_us();
+                if (bolt_exec(c, cf->stmts[at].query, cf->stmts[at].params, cf->stmts[at].params_len, NULL, &one,
+                              &err) < 0)
+                    rc = die("run", &err);
+                stmt_time_add(times, &ntimes, cf->stmts[at].query, (double)(p2n_now_mono_us() - s0) / 1e6);
+            } else if (bolt_tx_queue(c, cf->stmts[at].query, cf->stmts[at].params, cf->stmts[at].params_len,
+                                     &err) < 0) {
                 rc = die("run", &err);
+            }
+        }
         if (rc == 0 && bolt_commit(c, &sum, &err) < 0)
             rc = die("commit", &err);
         if (rc == 0) {
@@ -190,7 +231,17 @@ static int ceil_replay(const CeilFile *cf)
         double cpu = cpu_seconds() - c0;
         printf("ceiling batches=%zu statements=%zu seconds=%.3f cpu=%.3f nodes_created=%lld rels_created=%lld\n",
                cf->nbatches, cf->nstmts, secs, cpu, (long long)nodes, (long long)rels);
+        if (times) {
+            qsort(times, ntimes, sizeof(*times), stmt_time_cmp);
+            for (size_t i = 0; i < ntimes; i++) {
+                printf("%8.3f s %5zu runs  ", times[i].seconds, times[i].runs);
+                for (const char *q = times[i].query; *q && q - times[i].query < 150; q++)
+                    putchar(*q == '\n' ? ' ' : *q);
+                putchar('\n');
+            }
+        }
     }
+    free(times);
     bolt_conn_close(c);
     bolt_driver_free(drv);
     return rc;
@@ -198,25 +249,27 @@ static int ceil_replay(const CeilFile *cf)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: ceiling FILE\n");
+    int per_statement = argc == 3 && strcmp(argv[1], "--per-statement") == 0;
+    if (argc != 2 && !per_statement) {
+        fprintf(stderr, "usage: ceiling [--per-statement] FILE\n");
         return 2;
     }
+    const char *path = argv[argc - 1];
     size_t len = 0;
-    uint8_t *buf = slurp(argv[1], &len);
+    uint8_t *buf = slurp(path, &len);
     if (!buf) {
-        fprintf(stderr, "ceiling: could not read \"%s\"\n", argv[1]);
+        fprintf(stderr, "ceiling: could not read \"%s\"\n", path);
         return 1;
     }
     int rc = 1;
     CeilFile cf;
     memset(&cf, 0, sizeof cf);
     if (len < 8 || memcmp(buf, "P2NCEIL1", 8) != 0)
-        fprintf(stderr, "ceiling: \"%s\" is not a ceiling batch file\n", argv[1]);
+        fprintf(stderr, "ceiling: \"%s\" is not a ceiling batch file\n", path);
     else if (ceil_parse(buf, len, &cf) < 0)       /* everything parsed first, not timed */
-        fprintf(stderr, "ceiling: \"%s\" is truncated or malformed, or out of memory\n", argv[1]);
+        fprintf(stderr, "ceiling: \"%s\" is truncated or malformed, or out of memory\n", path);
     else
-        rc = ceil_replay(&cf);
+        rc = ceil_replay(&cf, per_statement);
     ceil_free(&cf);
     free(buf);
     return rc;

@@ -71,6 +71,7 @@ struct P2nService {
     int64_t last_batch_wall_ms; /* when the last batch ended (alerts: how recent lat/batch are) */
     bool sweep_dirty;           /* batches ran since the last orphan sweep (orphan_sweep) */
     int64_t sweep_last_ms, work_last_ms; /* monotonic: last sweep, last batch with entities */
+    int64_t t_read_us, t_neo_us;         /* the current batch's writes: PostgreSQL reads, Neo4j */
 
     /* scheduler thread */
     pthread_t thread;
@@ -243,6 +244,39 @@ static P2nBuf *txplan_add(TxPlan *t, const char *query)
     t->query[t->n] = query;
     p2n_buf_init(&t->params[t->n]);
     return &t->params[t->n++];
+}
+
+/*
+ * A developer's knob (docs/performance.md): with P2N_DUMP_TX=FILE every write transaction is
+ * appended to FILE in bench/ceiling.c's batch format, so that `ceiling --per-statement FILE`
+ * can replay exactly what the engine wrote and time each statement. Row values are in the
+ * file: never set it on production data.
+ */
+static void put_u32(FILE *f, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    fwrite(b, 1, 4, f);
+}
+
+static void txplan_dump(const TxPlan *t)
+{
+    const char *path = getenv("P2N_DUMP_TX");
+    if (path == NULL || *path == '\0' || t->n == 0)
+        return;
+    FILE *f = fopen(path, "ab");
+    if (f == NULL)
+        return;
+    if (ftell(f) == 0)
+        fwrite("P2NCEIL1", 1, 8, f);
+    put_u32(f, (uint32_t)t->n);
+    for (size_t i = 0; i < t->n; i++) {
+        size_t ql = strlen(t->query[i]);
+        put_u32(f, (uint32_t)ql);
+        fwrite(t->query[i], 1, ql, f);
+        put_u32(f, (uint32_t)t->params[i].len);
+        fwrite(t->params[i].data, 1, t->params[i].len, f);
+    }
+    fclose(f);
 }
 
 static void txplan_free(TxPlan *t)
@@ -916,12 +950,13 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     ReviveList rl = {0};
     ReadGroups g;
     bool piped = false;
-    int64_t left = 0;
+    int64_t left = 0, tu = p2n_now_mono_us(), tu2 = 0;
     BoltTxConfig txc;
     memset(&txc, 0, sizeof(txc));
     rc = read_groups_build(s->map, items, n, &g, err);
     if (rc < 0)
         goto out;
+    tu = p2n_now_mono_us();
     piped = read_groups_pipeable(&g);
     if (piped) {
         /* BEGIN, the timeout, every type's read and COMMIT in one round trip */
@@ -969,11 +1004,15 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     if (left < 1)
         left = 1;
     txc.timeout_ms = left;
+    txplan_dump(&t);
+    tu2 = p2n_now_mono_us();
+    s->t_read_us += tu2 - tu;
     rc = bolt_begin(s->neo, &txc, err);
     for (size_t i = 0; i < t.n && rc == 0; i++)
         rc = bolt_tx_queue(s->neo, t.query[i], t.params[i].data, t.params[i].len, err);
     if (rc == 0)
         rc = bolt_commit(s->neo, NULL, err);
+    s->t_neo_us += p2n_now_mono_us() - tu2;
 neo_fail:
     if (rc < 0) {
         classify_neo_error(err);
@@ -1224,13 +1263,19 @@ static int hook_batch(void *ctx, SyncBatchStats *st, P2nErr *err)
     SyncOps ops;
     sync_engine_ops(s, &ops);
     pthread_mutex_lock(&s->lock);
+    s->t_read_us = s->t_neo_us = 0;
     int rc = sync_run_batch(&ops, &s->policy, s->batch_limit, st, err);
     if (rc < 0)
         set_last_error(s, err);
+    int64_t read_us = s->t_read_us, neo_us = s->t_neo_us;
     pthread_mutex_unlock(&s->lock);
     if (st->total > 0)
-        P2N_DEBUG("batch", "total=%zu synced=%zu retried=%zu failed=%zu released=%zu ms=%lld", st->total,
-                  st->synced, st->retried, st->failed, st->released, (long long)st->duration_ms);
+        P2N_DEBUG("batch",
+                  "total=%zu synced=%zu retried=%zu failed=%zu released=%zu ms=%lld claim_ms=%.1f read_ms=%.1f"
+                  " neo4j_ms=%.1f finish_ms=%.1f",
+                  st->total, st->synced, st->retried, st->failed, st->released, (long long)st->duration_ms,
+                  (double)st->claim_us / 1e3, (double)read_us / 1e3, (double)neo_us / 1e3,
+                  (double)st->finish_us / 1e3);
     return rc;
 }
 

@@ -148,7 +148,9 @@ int sync_run_batch(const SyncOps *ops, SyncPolicy *policy, size_t limit, SyncBat
     int64_t t0 = p2n_now_mono_ms();
     SyncItem *items = NULL;
     size_t n = 0;
+    int64_t tu = p2n_now_mono_us();
     int rc = ops->claim(ops->ctx, limit, &items, &n, err);
+    st->claim_us = p2n_now_mono_us() - tu;
     if (rc != 0)
         return rc;
     st->total = n;
@@ -168,7 +170,9 @@ int sync_run_batch(const SyncOps *ops, SyncPolicy *policy, size_t limit, SyncBat
         ptrs[i] = &items[i];
         items[i].result = SYNC_RES_NONE;
     }
+    tu = p2n_now_mono_us();
     st->status = write_range(ops, policy, ptrs, n, st);
+    st->write_us = p2n_now_mono_us() - tu;
     free(ptrs);
 
     for (size_t i = 0; i < n; i++) {
@@ -183,7 +187,9 @@ int sync_run_batch(const SyncOps *ops, SyncPolicy *policy, size_t limit, SyncBat
             break;
         }
     }
+    tu = p2n_now_mono_us();
     rc = ops->finish(ops->ctx, items, n, err);
+    st->finish_us = p2n_now_mono_us() - tu;
     st->duration_ms = p2n_now_mono_ms() - t0;
     if (rc == 0 && ops->record_batch != NULL) {
         P2nErr e2;
