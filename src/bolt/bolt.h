@@ -248,6 +248,13 @@ int bolt_tx_queue(BoltConn *c, const char *query, const uint8_t *params, size_t 
 /* COMMIT; summary (may be NULL) receives the counters of queued statements and the bookmark. */
 int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err);
 
+/*
+ * The first half of bolt_commit: sends every queued message and the COMMIT, and returns without
+ * waiting for a reply, so that the caller can do other work (not on this connection) while the
+ * server runs the transaction. bolt_commit then collects the replies and reports the outcome.
+ */
+int bolt_commit_send(BoltConn *c, P2nErr *err);
+
 /* ROLLBACK. After a failure the transaction is already gone; rollback then just resets. */
 int bolt_rollback(BoltConn *c, P2nErr *err);
 

@@ -66,6 +66,7 @@ struct BoltConn {
     size_t chunk_len;      /* bytes in the open chunk */
     size_t commit_pos;     /* offset in out where a commit-like request starts, or NO_POS */
     bool commit_inflight;  /* a COMMIT (or auto-commit RUN) was sent; its outcome not yet known */
+    bool commit_sent;      /* bolt_commit_send ran: bolt_commit collects the replies */
 
     /* incoming */
     uint8_t *rbuf;         /* from malloc(), RBUF_SIZE */
@@ -1222,7 +1223,7 @@ int bolt_tx_queue(BoltConn *c, const char *query, const uint8_t *params, size_t 
     return 0;
 }
 
-int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
+int bolt_commit_send(BoltConn *c, P2nErr *err)
 {
     ERR_LOCAL(err);
     int rc = prepare(c, err);
@@ -1235,9 +1236,22 @@ int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
     }
     if (c->tx == TX_NONE)
         return p2n_err_set(err, P2N_ESTATE, "no transaction is open");
+    if (c->commit_sent)
+        return p2n_err_set(err, P2N_ESTATE, "the commit was already sent");
     c->commit_pos = c->out.len;
     if ((rc = queue_simple(c, MSG_COMMIT, REQ_COMMIT, err)) < 0)
         return rc;
+    c->commit_sent = true;
+    return flush(c, err);
+}
+
+int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
+{
+    ERR_LOCAL(err);
+    int rc = 0;
+    if (!c->commit_sent && (rc = bolt_commit_send(c, err)) < 0)
+        return rc;
+    c->commit_sent = false;
     rc = wait_until(c, 0, err);
     if (rc < 0)
         return rc;
@@ -1252,6 +1266,7 @@ int bolt_commit(BoltConn *c, BoltSummary *summary, P2nErr *err)
 int bolt_rollback(BoltConn *c, P2nErr *err)
 {
     ERR_LOCAL(err);
+    c->commit_sent = false;
     int rc = prepare(c, err);
     if (rc < 0)
         return rc;
@@ -1275,6 +1290,7 @@ int bolt_rollback(BoltConn *c, P2nErr *err)
 int bolt_reset(BoltConn *c, P2nErr *err)
 {
     ERR_LOCAL(err);
+    c->commit_sent = false;
     int rc = check_usable(c, err);
     if (rc < 0)
         return rc;

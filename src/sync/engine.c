@@ -72,6 +72,14 @@ struct P2nService {
     bool sweep_dirty;           /* batches ran since the last orphan sweep (orphan_sweep) */
     int64_t sweep_last_ms, work_last_ms; /* monotonic: last sweep, last batch with entities */
     int64_t t_read_us, t_neo_us;         /* the current batch's writes: PostgreSQL reads, Neo4j */
+    /* prefetch (the daemon): the next batch, claimed and prepared during this one's write */
+    bool prefetch, prefetching;
+    SyncItem *next_items;
+    size_t next_n;
+    struct Prepared *next_plan;  /* NULL when its rows could not be read */
+    struct Prepared *ready;      /* the handed-out batch's transaction, for op_write */
+    const SyncItem *ready_items;
+    size_t ready_n;
 
     /* scheduler thread */
     pthread_t thread;
@@ -168,11 +176,32 @@ static int logical_pull(P2nService *s, P2nErr *err)
     return pg_logical_pull(s->pg, s->schema, 10000, NULL, err);
 }
 
+static void prepared_free(struct Prepared *p);
+
 static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
 {
     P2nService *s = ctx;
     *items = NULL;
     *n = 0;
+    if (!s->prefetching) {
+        /* a prepared transaction not taken by its batch (bisected, or the batch ended early) */
+        prepared_free(s->ready);
+        s->ready = NULL;
+        s->ready_items = NULL;
+        s->ready_n = 0;
+        if (s->next_items != NULL) {
+            /* the batch the prefetch claimed (and read) while the last one was being written */
+            *items = s->next_items;
+            *n = s->next_n;
+            s->next_items = NULL;
+            s->next_n = 0;
+            s->ready = s->next_plan;
+            s->next_plan = NULL;
+            s->ready_items = *items;
+            s->ready_n = *n;
+            return 0;
+        }
+    }
     int rc = pg_ensure(s, err);
     if (rc < 0)
         return rc;
@@ -355,7 +384,8 @@ static int revive_check(P2nService *s, Revive *r, P2nErr *err)
     P2nBuf q, p;
     p2n_buf_init(&q);
     p2n_buf_init(&p);
-    p2n_buf_append_str(&q, "UNWIND range(0, size($rows) - 1) AS i OPTIONAL MATCH (n:");
+    /* a unique-constraint seek whatever the statistics: never worth a replan (see gen.c) */
+    p2n_buf_append_str(&q, "CYPHER replan=skip UNWIND range(0, size($rows) - 1) AS i OPTIONAL MATCH (n:");
     mapping_cypher_ident(&q, e->labels[0].s);
     p2n_buf_append_str(&q, " {");
     mapping_cypher_ident(&q, e->cols[e->key_cols[0]].property);
@@ -935,29 +965,34 @@ static void classify_neo_error(P2nErr *err)
         err->code = P2N_ETIMEDOUT;
 }
 
-static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
-{
-    P2nService *s = ctx;
-    int rc = pg_ensure(s, err);
-    if (rc < 0)
-        return rc;
-    rc = neo_ensure(s, err);
-    if (rc < 0)
-        return rc;
+/* A batch's transaction, built from its rows: what write_prepare hands to op_write. */
+typedef struct Prepared {
+    TxPlan t;
+    EngineExtra x;
+    ReviveList rl;
+} Prepared;
 
-    TxPlan t = {0};
-    EngineExtra x = {0};
-    ReviveList rl = {0};
+/* Frees what p holds and p itself (a heap Prepared; NULL is fine). */
+static void prepared_free(Prepared *p)
+{
+    if (p == NULL)
+        return;
+    txplan_free(&p->t);
+    extra_free(&p->x);
+    revive_free(&p->rl);
+    free(p);
+}
+
+/* The PostgreSQL half of a write: reads the items' rows in one snapshot and builds the Neo4j
+   transaction into *p (freed by the caller, also on failure). */
+static int write_prepare(P2nService *s, SyncItem *const *items, size_t n, int64_t deadline_ms, Prepared *p,
+                         P2nErr *err)
+{
     ReadGroups g;
-    bool piped = false;
-    int64_t left = 0, tu = p2n_now_mono_us(), tu2 = 0;
-    BoltTxConfig txc;
-    memset(&txc, 0, sizeof(txc));
-    rc = read_groups_build(s->map, items, n, &g, err);
+    int rc = read_groups_build(s->map, items, n, &g, err);
     if (rc < 0)
-        goto out;
-    tu = p2n_now_mono_us();
-    piped = read_groups_pipeable(&g);
+        return rc;
+    bool piped = read_groups_pipeable(&g);
     if (piped) {
         /* BEGIN, the timeout, every type's read and COMMIT in one round trip */
         rc = read_pipelined(s, &g, deadline_ms, err);
@@ -974,7 +1009,7 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
         }
     }
     for (size_t k = 0; k < g.ng && rc == 0; k++) {
-        rc = plan_type(s, g.ent[k], g.items + g.start[k], g.count[k], g.res[k], &t, &x, &rl, err);
+        rc = plan_type(s, g.ent[k], g.items + g.start[k], g.count[k], g.res[k], &p->t, &p->x, &p->rl, err);
         g.res[k] = NULL; /* taken by plan_type */
     }
     if (!piped && rc == 0)
@@ -982,11 +1017,100 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     if (rc < 0 && s->pg && PQstatus(s->pg) == CONNECTION_OK && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
         PQclear(PQexec(s->pg, "ROLLBACK"));
     read_groups_free(&g);
-    if (rc < 0)
-        goto out;
+    return rc;
+}
 
-    for (size_t i = 0; i < rl.n && rc == 0; i++)
-        rc = revive_check(s, &rl.v[i], err);
+/*
+ * Prefetch (the daemon only, s->prefetch): while Neo4j runs batch N's transaction, the next
+ * batch is claimed and its rows read and encoded on the PostgreSQL connection, which would
+ * otherwise sit idle; the next op_claim hands out those items and op_write uses the prepared
+ * transaction. The PostgreSQL work of a batch (fold, claim, reads: 25-50 ms per 1,000
+ * entities) then overlaps the Neo4j write of the one before. Safe: the claimed entities are
+ * in_progress like any claim (released on shutdown, leased if the process dies), rows read
+ * early are written with the version they were read at (monotonic writes), and a change that
+ * lands meanwhile bumps the version, so the mark requeues it.
+ */
+static void prefetch_next(P2nService *s)
+{
+    if (!s->prefetch || s->next_items != NULL || s->pg == NULL)
+        return;
+    SyncItem *it = NULL;
+    size_t n = 0;
+    P2nErr e2;
+    p2n_err_clear(&e2);
+    s->prefetching = true;
+    int rc = op_claim(s, s->batch_limit, &it, &n, &e2);
+    s->prefetching = false;
+    if (rc < 0 || n == 0) {
+        if (rc < 0)
+            P2N_DEBUG("prefetch: no claim", "error=\"%s\"", e2.msg);
+        sync_items_free(it, n);
+        return;
+    }
+    s->next_items = it;
+    s->next_n = n;
+    SyncItem **ptrs = malloc(n * sizeof(*ptrs));
+    Prepared *p = calloc(1, sizeof(*p));
+    if (ptrs == NULL || p == NULL) {
+        free(ptrs);
+        free(p);
+        return; /* the items are handed out unprepared */
+    }
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &it[i];
+    if (write_prepare(s, ptrs, n, p2n_now_mono_ms() + s->policy.timeout_ms, p, &e2) == 0) {
+        s->next_plan = p;
+    } else {
+        P2N_DEBUG("prefetch: read failed, the batch reads again", "error=\"%s\"", e2.msg);
+        prepared_free(p);
+        if (s->pg && PQstatus(s->pg) != CONNECTION_OK)
+            pg_disconnect(s);
+    }
+    free(ptrs);
+}
+
+/* Drops what the prefetch holds (memory only: the claims are released or leased in PostgreSQL). */
+static void prefetch_drop(P2nService *s)
+{
+    sync_items_free(s->next_items, s->next_n);
+    s->next_items = NULL;
+    s->next_n = 0;
+    prepared_free(s->next_plan);
+    s->next_plan = NULL;
+    prepared_free(s->ready);
+    s->ready = NULL;
+    s->ready_items = NULL;
+    s->ready_n = 0;
+}
+
+static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
+{
+    P2nService *s = ctx;
+    int rc = pg_ensure(s, err);
+    if (rc < 0)
+        return rc;
+    rc = neo_ensure(s, err);
+    if (rc < 0)
+        return rc;
+
+    Prepared *p = NULL;
+    int64_t left = 0, tu = p2n_now_mono_us(), tu2 = 0;
+    BoltTxConfig txc;
+    memset(&txc, 0, sizeof(txc));
+    if (s->ready != NULL && n == s->ready_n && n > 0 && items[0] == s->ready_items) {
+        /* the whole claimed batch, prepared by the prefetch: taken (a retry reads again) */
+        p = s->ready;
+        s->ready = NULL;
+        s->ready_items = NULL;
+    } else if ((p = calloc(1, sizeof(*p))) == NULL) {
+        rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        goto out;
+    } else if ((rc = write_prepare(s, items, n, deadline_ms, p, err)) < 0) {
+        goto out;
+    }
+
+    for (size_t i = 0; i < p->rl.n && rc == 0; i++)
+        rc = revive_check(s, &p->rl.v[i], err);
     if (rc < 0)
         goto neo_fail;
     /* The rows pointing at revived nodes are queued again BEFORE the write: once the node is in
@@ -994,9 +1118,9 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
        commit (PostgreSQL restarting between the two, seen in the soak run) lost them for good.
        Queued first, a failure fails the batch (retried); a requeue whose write then fails only
        costs an extra sync of those rows. */
-    for (size_t i = 0; i < rl.n && rc == 0; i++) {
-        if (rl.v[i].n > 0 && (rc = revive_queue(s, &rl.v[i], err)) < 0)
-            p2n_err_prefix(err, "entity \"%s\"", rl.v[i].e->name);
+    for (size_t i = 0; i < p->rl.n && rc == 0; i++) {
+        if (p->rl.v[i].n > 0 && (rc = revive_queue(s, &p->rl.v[i], err)) < 0)
+            p2n_err_prefix(err, "entity \"%s\"", p->rl.v[i].e->name);
     }
     if (rc < 0)
         goto out;
@@ -1004,12 +1128,16 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     if (left < 1)
         left = 1;
     txc.timeout_ms = left;
-    txplan_dump(&t);
+    txplan_dump(&p->t);
     tu2 = p2n_now_mono_us();
     s->t_read_us += tu2 - tu;
     rc = bolt_begin(s->neo, &txc, err);
-    for (size_t i = 0; i < t.n && rc == 0; i++)
-        rc = bolt_tx_queue(s->neo, t.query[i], t.params[i].data, t.params[i].len, err);
+    for (size_t i = 0; i < p->t.n && rc == 0; i++)
+        rc = bolt_tx_queue(s->neo, p->t.query[i], p->t.params[i].data, p->t.params[i].len, err);
+    if (rc == 0)
+        rc = bolt_commit_send(s->neo, err);
+    if (rc == 0)
+        prefetch_next(s); /* PostgreSQL work while Neo4j runs the transaction */
     if (rc == 0)
         rc = bolt_commit(s->neo, NULL, err);
     s->t_neo_us += p2n_now_mono_us() - tu2;
@@ -1030,9 +1158,7 @@ out:
         if (err->code == P2N_EPG)
             err->code = P2N_ECONNLOST;
     }
-    txplan_free(&t);
-    extra_free(&x);
-    revive_free(&rl);
+    prepared_free(p);
     return rc;
 }
 
@@ -1996,6 +2122,7 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     s->work_last_ms = p2n_now_mono_ms(); /* ...not before 2 s without work */
     s->sweep_last_ms = s->work_last_ms - 10000;
     s->async_commit = true;
+    s->prefetch = true;
     if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
         PQclear(PQexec(s->pg, "SET synchronous_commit = off"));
     pthread_mutex_unlock(&s->lock);
@@ -2009,7 +2136,11 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
         P2N_WARN("no conflict scan or audit pruning", "error=\"%s\"", merr.msg);
     int rc = sync_daemon_run(&h, &c, stop, &ds);
     sync_maint_stop(maint);
-    release_all(s);
+    release_all(s); /* also the batch a prefetch had claimed */
+    pthread_mutex_lock(&s->lock);
+    s->prefetch = false;
+    prefetch_drop(s);
+    pthread_mutex_unlock(&s->lock);
     P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu",
              (unsigned long long)ds.batches, (unsigned long long)ds.entities, (unsigned long long)ds.reconnects,
              (unsigned long long)ds.faults);
@@ -2057,6 +2188,7 @@ void p2n_service_close(P2nService *s)
         s->http = NULL;
     }
     release_all(s);
+    prefetch_drop(s);
     pg_disconnect(s);
     neo_disconnect(s);
     bolt_driver_free(s->drv);
