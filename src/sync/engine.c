@@ -80,6 +80,7 @@ struct P2nService {
     struct Prepared *ready;      /* the handed-out batch's transaction, for op_write */
     const SyncItem *ready_items;
     size_t ready_n;
+    uint64_t prefetched, prefetched_ready; /* batches handed out by the prefetch; of them, read */
 
     /* scheduler thread */
     pthread_t thread;
@@ -199,6 +200,8 @@ static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr
             s->next_plan = NULL;
             s->ready_items = *items;
             s->ready_n = *n;
+            s->prefetched++;
+            s->prefetched_ready += s->ready != NULL;
             return 0;
         }
     }
@@ -2141,9 +2144,9 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     s->prefetch = false;
     prefetch_drop(s);
     pthread_mutex_unlock(&s->lock);
-    P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu",
+    P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu prefetched=%llu",
              (unsigned long long)ds.batches, (unsigned long long)ds.entities, (unsigned long long)ds.reconnects,
-             (unsigned long long)ds.faults);
+             (unsigned long long)ds.faults, (unsigned long long)s->prefetched);
     return rc;
 }
 

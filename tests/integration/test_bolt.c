@@ -513,6 +513,26 @@ static void test_transactions(void **state)
     assert_true(strlen(sum.bookmark) > 0);
     assert_int_equal(count_tid(c, "BoltTx"), 3);
 
+    /* the commit sent without waiting (the engine's overlap): the work happens meanwhile, the
+       outcome comes with bolt_commit; a second send is refused */
+    assert_int_equal(bolt_begin(c, NULL, &err), 0);
+    assert_int_equal(bolt_tx_queue(c, "CREATE (n:BoltTx {tid: $tid}) SET n.x = 2", b.data, b.len, &err), 0);
+    assert_int_equal(bolt_commit_send(c, &err), 0);
+    assert_int_equal(bolt_commit_send(c, &err), P2N_ESTATE);
+    assert_int_equal(bolt_commit(c, &sum, &err), 0);
+    assert_int_equal(sum.nodes_created, 1);
+    assert_false(bolt_conn_in_tx(c));
+    assert_int_equal(count_tid(c, "BoltTx"), 4);
+    /* a failing statement: bolt_commit_send succeeds (nothing read yet), bolt_commit reports it */
+    assert_int_equal(bolt_begin(c, NULL, &err), 0);
+    assert_int_equal(bolt_tx_queue(c, "RETURN 1 / 0", NULL, 0, &err), 0);
+    assert_int_equal(bolt_commit_send(c, &err), 0);
+    assert_true(bolt_commit(c, NULL, &err) < 0);
+    assert_false(bolt_conn_in_tx(c));
+    assert_int_equal(bolt_exec(c, "MATCH (n:BoltTx {tid: $tid}) WHERE n.x = 2 DELETE n", b.data, b.len, NULL, NULL,
+                               &err), 0);
+    assert_int_equal(count_tid(c, "BoltTx"), 3);
+
     /* many queued statements (more replies than the client lets pile up) in one transaction */
     assert_int_equal(bolt_begin(c, NULL, &err), 0);
     for (int i = 0; i < 2500; i++)

@@ -180,6 +180,10 @@ for i in 0 1 2; do
   [ "$ms" -lt 3000 ] || fail "daemon $i took $ms ms to stop"
 done
 pids=()
+# under load the daemons overlapped batches: some batches were claimed and read by a prefetch
+prefetched=$(cat "$work"/d*.log | sed -n 's/.*msg="sync daemon stopped".* prefetched=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+note "batches prefetched during the previous batch's write: $prefetched"
+[ "$prefetched" -gt 0 ] || fail "no batch was prefetched under load"
 held=$(q "SELECT count(*) FROM graph_sync_status WHERE sync_status = 'in_progress'")
 [ "$held" = 0 ] || fail "$held claims still held after shutdown"
 note "ok ($(( $(date +%s) - t0 )) s)"
