@@ -81,6 +81,9 @@ struct P2nService {
     const SyncItem *ready_items;
     size_t ready_n;
     uint64_t prefetched, prefetched_ready; /* batches handed out by the prefetch; of them, read */
+    /* synced marks of the last batch not yet written (the daemon: see mark_deferred) */
+    struct DeferredMark *deferred;
+    size_t ndeferred;
 
     /* scheduler thread */
     pthread_t thread;
@@ -179,6 +182,67 @@ static int logical_pull(P2nService *s, P2nErr *err)
 
 static void prepared_free(struct Prepared *p);
 
+/*
+ * Deferred marks (the daemon, with prefetch): a batch whose every entity synced does not mark
+ * them at once; the marks are written while Neo4j runs the next batch (op_write's overlap), or
+ * before the next claim when there is none. Entities stay in_progress a little longer; should
+ * the process die first, their leases expire and they are synced again (writes are monotonic,
+ * so a second write of the same version changes nothing).
+ */
+typedef struct DeferredMark {
+    char *entity_type, *entity_id;
+    int64_t version;
+} DeferredMark;
+
+static void deferred_free(P2nService *s)
+{
+    for (size_t i = 0; i < s->ndeferred; i++) {
+        free(s->deferred[i].entity_type);
+        free(s->deferred[i].entity_id);
+    }
+    free(s->deferred);
+    s->deferred = NULL;
+    s->ndeferred = 0;
+}
+
+/* Keeps copies of keys[0..n) for deferred_flush; false when out of memory (nothing kept). */
+static bool deferred_keep(P2nService *s, const PgqKey *keys, size_t n)
+{
+    DeferredMark *d = calloc(n, sizeof(*d));
+    if (d == NULL)
+        return false;
+    s->deferred = d;
+    for (size_t i = 0; i < n; i++) {
+        s->ndeferred = i + 1;
+        d[i].entity_type = strdup(keys[i].entity_type);
+        d[i].entity_id = strdup(keys[i].entity_id);
+        d[i].version = keys[i].version;
+        if (d[i].entity_type == NULL || d[i].entity_id == NULL) {
+            deferred_free(s);
+            return false;
+        }
+    }
+    return true;
+}
+
+static int deferred_flush(P2nService *s, P2nErr *err)
+{
+    if (s->ndeferred == 0)
+        return 0;
+    if (s->pg == NULL)
+        return p2n_err_set(err, P2N_ECONNLOST, "PostgreSQL is not connected");
+    PgqKey *k = calloc(s->ndeferred, sizeof(*k));
+    if (k == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->ndeferred; i++)
+        k[i] = (PgqKey){s->deferred[i].entity_type, s->deferred[i].entity_id, s->deferred[i].version};
+    int rc = pgq_mark_synced(s->pg, s->schema, s->worker_id, k, s->ndeferred, NULL, NULL, err);
+    free(k);
+    if (rc == 0)
+        deferred_free(s);
+    return rc;
+}
+
 static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
 {
     P2nService *s = ctx;
@@ -190,6 +254,12 @@ static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr
         s->ready = NULL;
         s->ready_items = NULL;
         s->ready_n = 0;
+        if (s->next_items == NULL && s->ndeferred > 0 && s->pg != NULL) {
+            /* no batch in hand to hide them behind: the last batch's marks now */
+            int frc = deferred_flush(s, err);
+            if (frc < 0)
+                return frc;
+        }
         if (s->next_items != NULL) {
             /* the batch the prefetch claimed (and read) while the last one was being written */
             *items = s->next_items;
@@ -1139,6 +1209,13 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
         rc = bolt_tx_queue(s->neo, p->t.query[i], p->t.params[i].data, p->t.params[i].len, err);
     if (rc == 0)
         rc = bolt_commit_send(s->neo, err);
+    if (rc == 0 && s->ndeferred > 0) {
+        /* the last batch's marks, while Neo4j runs this one */
+        P2nErr e2;
+        p2n_err_clear(&e2);
+        if (deferred_flush(s, &e2) < 0)
+            P2N_DEBUG("deferred marks not written yet", "error=\"%s\"", e2.msg);
+    }
     if (rc == 0)
         prefetch_next(s); /* PostgreSQL work while Neo4j runs the transaction */
     if (rc == 0)
@@ -1260,8 +1337,13 @@ static int op_finish(void *ctx, SyncItem *items, size_t n, P2nErr *err)
         }
     }
     s->last_latency_s = max_lat;
-    if (nk > 0)
-        rc = pgq_mark_synced(s->pg, s->schema, s->worker_id, keys, nk, NULL, NULL, err);
+    if (nk > 0 && nk == n && s->prefetch && s->ndeferred == 0 && deferred_keep(s, keys, nk)) {
+        /* every entity synced: marked during the next batch's write (deferred_flush) */
+        nk = 0;
+    } else if (nk > 0) {
+        if ((rc = deferred_flush(s, err)) == 0)
+            rc = pgq_mark_synced(s->pg, s->schema, s->worker_id, keys, nk, NULL, NULL, err);
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         SyncItem *it = &items[i];
         if (it->result != SYNC_RES_RETRY && it->result != SYNC_RES_FAILED)
@@ -2139,6 +2221,13 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
         P2N_WARN("no conflict scan or audit pruning", "error=\"%s\"", merr.msg);
     int rc = sync_daemon_run(&h, &c, stop, &ds);
     sync_maint_stop(maint);
+    pthread_mutex_lock(&s->lock);
+    P2nErr derr;
+    p2n_err_clear(&derr);
+    if (deferred_flush(s, &derr) < 0)
+        P2N_WARN("could not mark the last batch synced (it will sync again)", "error=\"%s\"", derr.msg);
+    deferred_free(s);
+    pthread_mutex_unlock(&s->lock);
     release_all(s); /* also the batch a prefetch had claimed */
     pthread_mutex_lock(&s->lock);
     s->prefetch = false;
@@ -2190,6 +2279,7 @@ void p2n_service_close(P2nService *s)
         http_server_stop(s->http);
         s->http = NULL;
     }
+    deferred_free(s);
     release_all(s);
     prefetch_drop(s);
     pg_disconnect(s);

@@ -400,9 +400,11 @@ static void test_generated_link_and_composite(void **state)
     MappingEntity *sp = mapping_entity_find(m, "Sponsorship");
     assert_int_equal(sp->plan.nupsert, 2);
     assert_string_equal(sp->plan.upsert[0],
+                        "CYPHER replan=skip\n"
                         "UNWIND $rows AS r\n"
                         "WITH r WHERE NOT r.h\n"
-                        "OPTIONAL MATCH (:`Bill`)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(:`Sponsor`)\n"
+                        "OPTIONAL MATCH (a)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(b) USING INDEX cur:`SPONSORSHIP`(_p2n_id)\n"
+                        "WHERE 'Bill' IN labels(a) AND 'Sponsor' IN labels(b)\n"
                         "WITH r, collect(cur) AS cur\n"
                         "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
                         "MERGE (a:`Bill` {`id`: r.f})\n"
@@ -411,9 +413,11 @@ static void test_generated_link_and_composite(void **state)
                         "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
     assert_string_equal(sp->plan.upsert[1],
+                        "CYPHER replan=skip\n"
                         "UNWIND $rows AS r\n"
                         "WITH r WHERE r.h\n"
-                        "OPTIONAL MATCH (:`Bill`)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(:`Sponsor`)\n"
+                        "OPTIONAL MATCH (a)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(b) USING INDEX cur:`SPONSORSHIP`(_p2n_id)\n"
+                        "WHERE 'Bill' IN labels(a) AND 'Sponsor' IN labels(b)\n"
                         "WITH r, collect(cur) AS cur\n"
                         "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
                         "OPTIONAL MATCH (a:`Bill` {`id`: r.f})\n"
@@ -422,8 +426,9 @@ static void test_generated_link_and_composite(void **state)
                         "WITH r, a, b WHERE a IS NOT NULL AND b IS NOT NULL\n"
                         "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
                         "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
-    assert_string_equal(v->plan.delete_cypher, "UNWIND $rows AS r\nMATCH (:`User`)-[e:`VOTED` {_p2n_id: r.id}]->(:`Bill`)\n"
-                                                "WHERE coalesce(e._p2n_version, -1) <= r.v\nDELETE e");
+    assert_string_equal(v->plan.delete_cypher, "CYPHER replan=skip\nUNWIND $rows AS r\n"
+                        "MATCH (a)-[e:`VOTED` {_p2n_id: r.id}]->(b) USING INDEX e:`VOTED`(_p2n_id)\n"
+                        "WHERE 'User' IN labels(a) AND 'Bill' IN labels(b) AND coalesce(e._p2n_version, -1) <= r.v\nDELETE e");
     assert_string_equal(v->plan.schema[0], "CREATE INDEX `p2n_VOTED__p2n_id` IF NOT EXISTS FOR ()-[e:`VOTED`]-() ON (e._p2n_id)");
     /* composite node key */
     MappingEntity *p = mapping_entity_find(m, "Pair");
