@@ -519,10 +519,17 @@ static int64_t estimate_rows(FsEnv *env, const MappingEntity *e)
 
 /* ---- one type ---- */
 
-static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t version, P2nBuf *rows,
-                       P2nBuf *params, FullsyncTypeResult *tr, P2nErr *err)
+/*
+ * Writing a chunk is split in two so that the next chunk is read from PostgreSQL while Neo4j
+ * runs this one's transaction: chunk_send encodes the stream's current chunk and sends the
+ * whole transaction, COMMIT included (*sent = rows in it, 0 when none encoded: nothing sent);
+ * chunk_wait collects the outcome.
+ */
+static int chunk_send(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t version, P2nBuf *rows,
+                      P2nBuf *params, FullsyncTypeResult *tr, uint32_t *sent, P2nErr *err)
 {
     int64_t t0 = p2n_now_mono_us();
+    *sent = 0;
     p2n_buf_reset(rows);
     uint32_t n = 0;
     for (int i = 0; i < s->nlive; i++) {
@@ -544,20 +551,34 @@ static int write_chunk(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_
     p2n_buf_append(params, rows->data, rows->len);
     if (params->failed || rows->failed)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory encoding rows");
-    int64_t t1 = p2n_now_mono_us();
-    tr->encode_s += (double)(t1 - t0) / 1e6;
+    tr->encode_s += (double)(p2n_now_mono_us() - t0) / 1e6;
     int rc = bolt_begin(env->neo, NULL, err);
     for (size_t k = 0; rc == 0 && k < e->plan.nupsert; k++)
         rc = bolt_tx_queue(env->neo, e->plan.upsert[k], params->data, params->len, err);
     if (rc == 0)
-        rc = bolt_commit(env->neo, NULL, err);
+        rc = bolt_commit_send(env->neo, err);
     if (rc < 0) {
         if (bolt_conn_usable(env->neo))
             bolt_rollback(env->neo, NULL);
         return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
     }
-    tr->neo_write_s += (double)(p2n_now_mono_us() - t1) / 1e6;
-    tr->rows += n;
+    *sent = n;
+    return 0;
+}
+
+static int chunk_wait(FsEnv *env, const MappingEntity *e, uint32_t sent, FullsyncTypeResult *tr, P2nErr *err)
+{
+    if (sent == 0)
+        return 0;
+    int64_t t0 = p2n_now_mono_us();
+    int rc = bolt_commit(env->neo, NULL, err);
+    if (rc < 0) {
+        if (bolt_conn_usable(env->neo))
+            bolt_rollback(env->neo, NULL);
+        return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
+    }
+    tr->neo_write_s += (double)(p2n_now_mono_us() - t0) / 1e6;
+    tr->rows += sent;
     return 0;
 }
 
@@ -867,22 +888,38 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
         P2nBuf rows, params;
         p2n_buf_init(&rows);
         p2n_buf_init(&params);
-        for (;;) {
+        /* chunk k is written while chunk k+1 is read: read k+1 after k's transaction went out,
+           then wait for k's commit, then k's checkpoint (its own last id, kept aside) */
+        int64_t t1 = p2n_now_mono_us();
+        int got = fullsync_pg_chunk(&s, err);
+        tr->pg_read_s += (double)(p2n_now_mono_us() - t1) / 1e6;
+        char *ck_id = NULL;
+        while (got > 0) {
             if (o->limit_chunks > 0 && *chunks_left <= 0) {
                 rc = p2n_err_set(err, P2N_ECANCELED, "stopped after %ld chunks (--limit-chunks)", o->limit_chunks);
                 break;
             }
-            int64_t t1 = p2n_now_mono_us();
-            int got = fullsync_pg_chunk(&s, err);
-            tr->pg_read_s += (double)(p2n_now_mono_us() - t1) / 1e6;
-            if (got <= 0) {
-                rc = got;
+            uint32_t sent = 0;
+            if ((rc = chunk_send(env, e, &s, version, &rows, &params, tr, &sent, err)) < 0)
+                break;
+            free(ck_id);
+            if ((ck_id = strdup(s.last_id)) == NULL) {
+                P2nErr ignored;
+                chunk_wait(env, e, sent, tr, &ignored);
+                rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
                 break;
             }
-            if ((rc = write_chunk(env, e, &s, version, &rows, &params, tr, err)) < 0)
-                break;
             t1 = p2n_now_mono_us();
-            rc = ckpt_put(env, e->name, version, "load", s.last_id, tr->rows_before + tr->rows, 0, err);
+            got = fullsync_pg_chunk(&s, err); /* while Neo4j runs the transaction */
+            tr->pg_read_s += (double)(p2n_now_mono_us() - t1) / 1e6;
+            P2nErr werr;
+            p2n_err_clear(&werr);
+            if ((rc = chunk_wait(env, e, sent, tr, &werr)) < 0) {
+                *err = werr;
+                break;
+            }
+            t1 = p2n_now_mono_us();
+            rc = ckpt_put(env, e->name, version, "load", ck_id, tr->rows_before + tr->rows, 0, err);
             tr->checkpoint_s += (double)(p2n_now_mono_us() - t1) / 1e6;
             if (rc < 0)
                 break;
@@ -890,6 +927,9 @@ static int sync_type(FsEnv *env, const MappingEntity *e, const FullsyncOptions *
             pr.done = tr->rows_before + tr->rows;
             progress_draw(&pr, false);
         }
+        free(ck_id);
+        if (rc == 0 && got < 0)
+            rc = got;
         fullsync_pg_close(&s);
         p2n_buf_free(&rows);
         p2n_buf_free(&params);
