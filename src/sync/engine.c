@@ -76,6 +76,7 @@ struct P2nService {
     bool prefetch, prefetching;
     SyncItem *next_items;
     size_t next_n;
+    int64_t next_claimed_ms;     /* monotonic: when the prefetch claimed next_items */
     struct Prepared *next_plan;  /* NULL when its rows could not be read */
     struct Prepared *ready;      /* the handed-out batch's transaction, for op_write */
     const SyncItem *ready_items;
@@ -181,6 +182,7 @@ static int logical_pull(P2nService *s, P2nErr *err)
 }
 
 static void prepared_free(struct Prepared *p);
+static void prefetch_release(P2nService *s);
 
 /*
  * Deferred marks (the daemon, with prefetch): a batch whose every entity synced does not mark
@@ -259,6 +261,13 @@ static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr
             int frc = deferred_flush(s, err);
             if (frc < 0)
                 return frc;
+        }
+        if (s->next_items != NULL && p2n_now_mono_ms() - s->next_claimed_ms > (int64_t)s->timeout_ms) {
+            /* Held too long (the last write failed, a database was away): its rows are stale and
+               its leases may be near their end — another worker could then sync the entities, and
+               this stale write, coming after, would put a deleted node back. Given back and
+               claimed afresh below. */
+            prefetch_release(s);
         }
         if (s->next_items != NULL) {
             /* the batch the prefetch claimed (and read) while the last one was being written */
@@ -1122,6 +1131,7 @@ static void prefetch_next(P2nService *s)
     }
     s->next_items = it;
     s->next_n = n;
+    s->next_claimed_ms = p2n_now_mono_ms();
     SyncItem **ptrs = malloc(n * sizeof(*ptrs));
     Prepared *p = calloc(1, sizeof(*p));
     if (ptrs == NULL || p == NULL) {
@@ -1140,6 +1150,31 @@ static void prefetch_next(P2nService *s)
             pg_disconnect(s);
     }
     free(ptrs);
+}
+
+/* Gives the prefetched claims back (pending again, no attempt used) and drops the batch; if
+   PostgreSQL is away their leases bring them back. */
+static void prefetch_release(P2nService *s)
+{
+    if (s->next_items == NULL)
+        return;
+    PgqKey *k = calloc(s->next_n, sizeof(*k));
+    if (k != NULL && s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK) {
+        for (size_t i = 0; i < s->next_n; i++)
+            k[i] = (PgqKey){s->next_items[i].entity_type, s->next_items[i].entity_id, s->next_items[i].version};
+        P2nErr e2;
+        size_t released = 0;
+        if (pgq_release(s->pg, s->schema, s->worker_id, k, s->next_n, &released, &e2) < 0)
+            P2N_DEBUG("prefetch: release failed (the leases will expire)", "error=\"%s\"", e2.msg);
+        else
+            P2N_DEBUG("prefetch: stale batch given back", "entities=%zu", released);
+    }
+    free(k);
+    sync_items_free(s->next_items, s->next_n);
+    s->next_items = NULL;
+    s->next_n = 0;
+    prepared_free(s->next_plan);
+    s->next_plan = NULL;
 }
 
 /* Drops what the prefetch holds (memory only: the claims are released or leased in PostgreSQL). */
