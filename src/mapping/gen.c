@@ -521,23 +521,22 @@ static bool push(char ***arr, size_t *n, char *s)
 }
 
 /*
- * Every write statement starts with CYPHER replan=skip: Neo4j otherwise replans a cached query
- * whenever the statistics it was planned with have drifted (a graph cleared and reloaded, a
- * label growing from a few nodes to thousands), and planning the engine's ~40 statements costs
- * about 45 ms each (a civic drain: 2.1 s with a cold query cache, 0.25 s warm). Their plans do
- * not depend on the statistics: every node is found by a unique-constraint seek and every old
- * relationship by an expand from its node (see rel_upsert), so the first plan stays right.
+ * Every write statement starts with MAPPING_CYPHER_PLAN_ONCE (CYPHER replan=skip): Neo4j
+ * otherwise replans a cached query whenever the statistics it was planned with have drifted (a
+ * graph cleared and reloaded, a label growing from a few nodes to thousands), and planning the
+ * engine's ~40 statements costs about 45 ms each (a civic drain: 2.1 s with a cold query cache,
+ * 0.25 s warm). Their plans do not depend on the statistics: every node is found by a
+ * unique-constraint seek, every old relationship by an expand from its node (rel_upsert) and
+ * every join-table relationship by its hinted index (link_by_id), so the first plan stays right.
  */
-#define WRITE_PREFIX "CYPHER replan=skip\n"
-
 static char *prefixed(char *s)
 {
     if (s == NULL)
         return NULL;
-    size_t n = strlen(s), k = strlen(WRITE_PREFIX);
+    size_t n = strlen(s), k = strlen(MAPPING_CYPHER_PLAN_ONCE);
     char *o = malloc(k + n + 1);
     if (o != NULL) {
-        memcpy(o, WRITE_PREFIX, k);
+        memcpy(o, MAPPING_CYPHER_PLAN_ONCE, k);
         memcpy(o + k, s, n + 1);
     }
     free(s);

@@ -76,6 +76,9 @@
 #define MAPPING_VERSION_PROP "_p2n_version"
 /* The property holding a join-table relationship's entity id. */
 #define MAPPING_REL_ID_PROP "_p2n_id"
+/* The start of every write statement (and of the engine's revival check): plan once, never
+   replan — their plans do not depend on the statistics (gen.c explains). */
+#define MAPPING_CYPHER_PLAN_ONCE "CYPHER replan=skip\n"
 /* Limits of the loader (hostile files). */
 #define MAPPING_MAX_FILE_SIZE (4u * 1024u * 1024u)
 #define MAPPING_MAX_ITEMS 10000u

@@ -47,6 +47,7 @@ struct P2nService {
     uint32_t lease_ms;
     size_t batch_limit;
     uint32_t timeout_ms;
+    const char *dump_tx; /* $P2N_DUMP_TX (txplan_dump), NULL when unset */
 
     pthread_mutex_t lock; /* the connections and everything below until snap_lock */
     PGconn *pg;
@@ -73,7 +74,7 @@ struct P2nService {
     int64_t sweep_last_ms, work_last_ms; /* monotonic: last sweep, last batch with entities */
     int64_t t_read_us, t_neo_us;         /* the current batch's writes: PostgreSQL reads, Neo4j */
     /* prefetch (the daemon): the next batch, claimed and prepared during this one's write */
-    bool prefetch, prefetching;
+    bool prefetch;
     SyncItem *next_items;
     size_t next_n;
     int64_t next_claimed_ms;     /* monotonic: when the prefetch claimed next_items */
@@ -81,7 +82,7 @@ struct P2nService {
     struct Prepared *ready;      /* the handed-out batch's transaction, for op_write */
     const SyncItem *ready_items;
     size_t ready_n;
-    uint64_t prefetched, prefetched_ready; /* batches handed out by the prefetch; of them, read */
+    uint64_t prefetched;         /* batches handed out by the prefetch */
     /* synced marks of the last batch not yet written (the daemon: see mark_deferred) */
     struct DeferredMark *deferred;
     size_t ndeferred;
@@ -181,7 +182,7 @@ static int logical_pull(P2nService *s, P2nErr *err)
     return pg_logical_pull(s->pg, s->schema, 10000, NULL, err);
 }
 
-static void prepared_free(struct Prepared *p);
+static void ready_free(P2nService *s);
 static void prefetch_release(P2nService *s);
 
 /*
@@ -245,45 +246,11 @@ static int deferred_flush(P2nService *s, P2nErr *err)
     return rc;
 }
 
-static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
+/* Claims up to limit entities from the queue (the logical slot pulled first). */
+static int claim_new(P2nService *s, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
 {
-    P2nService *s = ctx;
     *items = NULL;
     *n = 0;
-    if (!s->prefetching) {
-        /* a prepared transaction not taken by its batch (bisected, or the batch ended early) */
-        prepared_free(s->ready);
-        s->ready = NULL;
-        s->ready_items = NULL;
-        s->ready_n = 0;
-        if (s->next_items == NULL && s->ndeferred > 0 && s->pg != NULL) {
-            /* no batch in hand to hide them behind: the last batch's marks now */
-            int frc = deferred_flush(s, err);
-            if (frc < 0)
-                return frc;
-        }
-        if (s->next_items != NULL && p2n_now_mono_ms() - s->next_claimed_ms > (int64_t)s->timeout_ms) {
-            /* Held too long (the last write failed, a database was away): its rows are stale and
-               its leases may be near their end — another worker could then sync the entities, and
-               this stale write, coming after, would put a deleted node back. Given back and
-               claimed afresh below. */
-            prefetch_release(s);
-        }
-        if (s->next_items != NULL) {
-            /* the batch the prefetch claimed (and read) while the last one was being written */
-            *items = s->next_items;
-            *n = s->next_n;
-            s->next_items = NULL;
-            s->next_n = 0;
-            s->ready = s->next_plan;
-            s->next_plan = NULL;
-            s->ready_items = *items;
-            s->ready_n = *n;
-            s->prefetched++;
-            s->prefetched_ready += s->ready != NULL;
-            return 0;
-        }
-    }
     int rc = pg_ensure(s, err);
     if (rc < 0)
         return rc;
@@ -316,6 +283,39 @@ static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr
     pgq_claims_free(c, nc);
     *items = it;
     *n = nc;
+    return 0;
+}
+
+/* The runner's claim: the batch the prefetch holds, else a new claim. */
+static int op_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
+{
+    P2nService *s = ctx;
+    ready_free(s); /* a prepared transaction not taken by its batch (bisected, or ended early) */
+    if (s->next_items == NULL && s->ndeferred > 0 && s->pg != NULL) {
+        /* no batch in hand to hide them behind: the last batch's marks now */
+        int rc = deferred_flush(s, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (s->next_items != NULL && p2n_now_mono_ms() - s->next_claimed_ms > (int64_t)s->timeout_ms) {
+        /* Held too long (the last write failed, a database was away): its rows are stale and its
+           leases may be near their end — another worker could then sync the entities, and this
+           stale write, coming after, would put a deleted node back. Given back and claimed
+           afresh below. */
+        prefetch_release(s);
+    }
+    if (s->next_items == NULL)
+        return claim_new(s, limit, items, n, err);
+    /* the batch the prefetch claimed (and read) while the last one was being written */
+    *items = s->next_items;
+    *n = s->next_n;
+    s->ready = s->next_plan;
+    s->ready_items = *items;
+    s->ready_n = *n;
+    s->next_items = NULL;
+    s->next_n = 0;
+    s->next_plan = NULL;
+    s->prefetched++;
     return 0;
 }
 
@@ -369,9 +369,8 @@ static void put_u32(FILE *f, uint32_t v)
     fwrite(b, 1, 4, f);
 }
 
-static void txplan_dump(const TxPlan *t)
+static void txplan_dump(const char *path, const TxPlan *t)
 {
-    const char *path = getenv("P2N_DUMP_TX");
     if (path == NULL || *path == '\0' || t->n == 0)
         return;
     FILE *f = fopen(path, "ab");
@@ -466,8 +465,8 @@ static int revive_check(P2nService *s, Revive *r, P2nErr *err)
     P2nBuf q, p;
     p2n_buf_init(&q);
     p2n_buf_init(&p);
-    /* a unique-constraint seek whatever the statistics: never worth a replan (see gen.c) */
-    p2n_buf_append_str(&q, "CYPHER replan=skip UNWIND range(0, size($rows) - 1) AS i OPTIONAL MATCH (n:");
+    /* a unique-constraint seek whatever the statistics: never worth a replan */
+    p2n_buf_append_str(&q, MAPPING_CYPHER_PLAN_ONCE "UNWIND range(0, size($rows) - 1) AS i OPTIONAL MATCH (n:");
     mapping_cypher_ident(&q, e->labels[0].s);
     p2n_buf_append_str(&q, " {");
     mapping_cypher_ident(&q, e->cols[e->key_cols[0]].property);
@@ -1120,9 +1119,7 @@ static void prefetch_next(P2nService *s)
     size_t n = 0;
     P2nErr e2;
     p2n_err_clear(&e2);
-    s->prefetching = true;
-    int rc = op_claim(s, s->batch_limit, &it, &n, &e2);
-    s->prefetching = false;
+    int rc = claim_new(s, s->batch_limit, &it, &n, &e2);
     if (rc < 0 || n == 0) {
         if (rc < 0)
             P2N_DEBUG("prefetch: no claim", "error=\"%s\"", e2.msg);
@@ -1141,7 +1138,7 @@ static void prefetch_next(P2nService *s)
     }
     for (size_t i = 0; i < n; i++)
         ptrs[i] = &it[i];
-    if (write_prepare(s, ptrs, n, p2n_now_mono_ms() + s->policy.timeout_ms, p, &e2) == 0) {
+    if (write_prepare(s, ptrs, n, p2n_now_mono_ms() + s->timeout_ms, p, &e2) == 0) {
         s->next_plan = p;
     } else {
         P2N_DEBUG("prefetch: read failed, the batch reads again", "error=\"%s\"", e2.msg);
@@ -1150,6 +1147,25 @@ static void prefetch_next(P2nService *s)
             pg_disconnect(s);
     }
     free(ptrs);
+}
+
+/* Frees the prefetched batch (items and transaction). */
+static void next_free(P2nService *s)
+{
+    sync_items_free(s->next_items, s->next_n);
+    s->next_items = NULL;
+    s->next_n = 0;
+    prepared_free(s->next_plan);
+    s->next_plan = NULL;
+}
+
+/* Frees the handed-out batch's prepared transaction, if op_write did not take it. */
+static void ready_free(P2nService *s)
+{
+    prepared_free(s->ready);
+    s->ready = NULL;
+    s->ready_items = NULL;
+    s->ready_n = 0;
 }
 
 /* Gives the prefetched claims back (pending again, no attempt used) and drops the batch; if
@@ -1170,25 +1186,14 @@ static void prefetch_release(P2nService *s)
             P2N_DEBUG("prefetch: stale batch given back", "entities=%zu", released);
     }
     free(k);
-    sync_items_free(s->next_items, s->next_n);
-    s->next_items = NULL;
-    s->next_n = 0;
-    prepared_free(s->next_plan);
-    s->next_plan = NULL;
+    next_free(s);
 }
 
 /* Drops what the prefetch holds (memory only: the claims are released or leased in PostgreSQL). */
 static void prefetch_drop(P2nService *s)
 {
-    sync_items_free(s->next_items, s->next_n);
-    s->next_items = NULL;
-    s->next_n = 0;
-    prepared_free(s->next_plan);
-    s->next_plan = NULL;
-    prepared_free(s->ready);
-    s->ready = NULL;
-    s->ready_items = NULL;
-    s->ready_n = 0;
+    next_free(s);
+    ready_free(s);
 }
 
 static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
@@ -1236,7 +1241,7 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     if (left < 1)
         left = 1;
     txc.timeout_ms = left;
-    txplan_dump(&p->t);
+    txplan_dump(s->dump_tx, &p->t);
     tu2 = p2n_now_mono_us();
     s->t_read_us += tu2 - tu;
     rc = bolt_begin(s->neo, &txc, err);
@@ -1751,6 +1756,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     p2n_backoff_init(&s->policy.backoff, (uint32_t)m->sync.backoff_base_ms, (uint32_t)m->sync.backoff_cap_ms, 0.5);
     s->timeout_ms = (uint32_t)m->sync.sync_timeout_ms;
     s->lease_ms = 2u * s->timeout_ms + ENGINE_LEASE_MARGIN_MS;
+    s->dump_tx = getenv("P2N_DUMP_TX"); /* read once, not per batch */
     s->batch_limit = (size_t)m->sync.batch_size_limit;
     s->reg = p2n_metrics_new();
     s->alerts = sync_alerts_from_mapping(&m->alerts, &err);

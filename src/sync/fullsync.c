@@ -525,6 +525,14 @@ static int64_t estimate_rows(FsEnv *env, const MappingEntity *e)
  * whole transaction, COMMIT included (*sent = rows in it, 0 when none encoded: nothing sent);
  * chunk_wait collects the outcome.
  */
+/* A chunk's transaction failed: rolled back if the connection still can; the error says which type. */
+static int chunk_failed(FsEnv *env, const MappingEntity *e, P2nErr *err)
+{
+    if (bolt_conn_usable(env->neo))
+        bolt_rollback(env->neo, NULL);
+    return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
+}
+
 static int chunk_send(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t version, P2nBuf *rows,
                       P2nBuf *params, FullsyncTypeResult *tr, uint32_t *sent, P2nErr *err)
 {
@@ -557,11 +565,8 @@ static int chunk_send(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t
         rc = bolt_tx_queue(env->neo, e->plan.upsert[k], params->data, params->len, err);
     if (rc == 0)
         rc = bolt_commit_send(env->neo, err);
-    if (rc < 0) {
-        if (bolt_conn_usable(env->neo))
-            bolt_rollback(env->neo, NULL);
-        return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
-    }
+    if (rc < 0)
+        return chunk_failed(env, e, err);
     *sent = n;
     return 0;
 }
@@ -571,12 +576,8 @@ static int chunk_wait(FsEnv *env, const MappingEntity *e, uint32_t sent, Fullsyn
     if (sent == 0)
         return 0;
     int64_t t0 = p2n_now_mono_us();
-    int rc = bolt_commit(env->neo, NULL, err);
-    if (rc < 0) {
-        if (bolt_conn_usable(env->neo))
-            bolt_rollback(env->neo, NULL);
-        return p2n_err_prefix(err, "could not write %s rows to Neo4j", e->name);
-    }
+    if (bolt_commit(env->neo, NULL, err) < 0)
+        return chunk_failed(env, e, err);
     tr->neo_write_s += (double)(p2n_now_mono_us() - t0) / 1e6;
     tr->rows += sent;
     return 0;

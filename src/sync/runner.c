@@ -170,9 +170,7 @@ int sync_run_batch(const SyncOps *ops, SyncPolicy *policy, size_t limit, SyncBat
         ptrs[i] = &items[i];
         items[i].result = SYNC_RES_NONE;
     }
-    tu = p2n_now_mono_us();
     st->status = write_range(ops, policy, ptrs, n, st);
-    st->write_us = p2n_now_mono_us() - tu;
     free(ptrs);
 
     for (size_t i = 0; i < n; i++) {

@@ -65,7 +65,7 @@ typedef struct SyncBatchStats {
     size_t writes;           /* write transactions attempted (bisection adds some) */
     int64_t started_ms;      /* wall clock */
     int64_t duration_ms;
-    int64_t claim_us, write_us, finish_us; /* where the time went (the record_batch call excluded) */
+    int64_t claim_us, finish_us; /* the claim's and the finish's time (the daemon's debug batch line) */
     int status;              /* 0, or P2N_ECONNLOST when the target was unavailable */
 } SyncBatchStats;
 
