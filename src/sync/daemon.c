@@ -134,6 +134,9 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
             }
         }
     }
+    /* every claim marked or released while the connections are still open */
+    if (h->shutdown != NULL)
+        h->shutdown(h->ctx);
     if (connected)
         h->disconnect(h->ctx);
     return 0;

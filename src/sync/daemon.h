@@ -29,6 +29,9 @@ typedef struct SyncDaemonHooks {
     int (*batch)(void *ctx, SyncBatchStats *st, P2nErr *err);
     /* Called about every tick_ms for periodic work (metrics, alerts, conflict scan). May be NULL. */
     void (*tick)(void *ctx);
+    /* Called once when a stop was asked, before the connections are closed (connected or not):
+       the claims this worker holds are marked or released there. May be NULL. */
+    void (*shutdown)(void *ctx);
 } SyncDaemonHooks;
 
 typedef struct SyncDaemonConfig {

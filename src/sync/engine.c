@@ -184,6 +184,7 @@ static int logical_pull(P2nService *s, P2nErr *err)
 
 static void ready_free(P2nService *s);
 static void prefetch_release(P2nService *s);
+static void release_all(P2nService *s);
 
 /*
  * Deferred marks (the daemon, with prefetch): a batch whose every entity synced does not mark
@@ -2213,6 +2214,35 @@ int p2n_conflict_resolve(P2nService *s, const char *type, const char *id)
     return rc;
 }
 
+/*
+ * The daemon's stop: the last batch's deferred marks are written, then every claim of this worker
+ * (the prefetched batch's too) is released, so that no entity waits for a lease to run out. Runs
+ * before the loop closes its connections; reconnects PostgreSQL once if the loop had lost it (a
+ * failure is logged: the leases then bring the entities back). Idempotent.
+ */
+static void hook_shutdown(void *ctx)
+{
+    P2nService *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    s->prefetch = false;
+    if (s->ndeferred > 0 || s->claimed) {
+        P2nErr err;
+        p2n_err_clear(&err);
+        if (pg_ensure(s, &err) < 0) {
+            P2N_WARN("could not release the claims at shutdown (their leases will bring them back)",
+                     "entities_marked_later=%zu error=\"%s\"", s->ndeferred, err.msg);
+        } else if (deferred_flush(s, &err) < 0) {
+            P2N_WARN("could not mark the last batch synced (it will sync again)", "error=\"%s\"", err.msg);
+        }
+    }
+    deferred_free(s);
+    pthread_mutex_unlock(&s->lock);
+    release_all(s); /* also the batch a prefetch had claimed */
+    pthread_mutex_lock(&s->lock);
+    prefetch_drop(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void release_all(P2nService *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -2237,6 +2267,7 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
     h.poll = hook_poll;
     h.batch = hook_batch;
     h.tick = hook_tick;
+    h.shutdown = hook_shutdown;
     SyncDaemonConfig c;
     sync_daemon_config_default(&c);
     c.auto_sync = s->map->sync.enable_auto_sync;
@@ -2262,18 +2293,7 @@ int p2n_scheduler_run(P2nService *s, volatile sig_atomic_t *stop)
         P2N_WARN("no conflict scan or audit pruning", "error=\"%s\"", merr.msg);
     int rc = sync_daemon_run(&h, &c, stop, &ds);
     sync_maint_stop(maint);
-    pthread_mutex_lock(&s->lock);
-    P2nErr derr;
-    p2n_err_clear(&derr);
-    if (deferred_flush(s, &derr) < 0)
-        P2N_WARN("could not mark the last batch synced (it will sync again)", "error=\"%s\"", derr.msg);
-    deferred_free(s);
-    pthread_mutex_unlock(&s->lock);
-    release_all(s); /* also the batch a prefetch had claimed */
-    pthread_mutex_lock(&s->lock);
-    s->prefetch = false;
-    prefetch_drop(s);
-    pthread_mutex_unlock(&s->lock);
+    hook_shutdown(s); /* a no-op when the daemon's own call did it */
     P2N_INFO("sync daemon stopped", "batches=%llu entities=%llu reconnects=%llu faults=%llu prefetched=%llu",
              (unsigned long long)ds.batches, (unsigned long long)ds.entities, (unsigned long long)ds.reconnects,
              (unsigned long long)ds.faults, (unsigned long long)s->prefetched);

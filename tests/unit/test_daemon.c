@@ -15,6 +15,7 @@ typedef struct FakeD {
     volatile sig_atomic_t *stop;
     int connect_failures;     /* the first N connects fail */
     int connects, disconnects, polls, batches, ticks;
+    int shutdowns, disconnects_at_shutdown; /* the shutdown hook's calls, and disconnects before it */
     int work;                 /* entities waiting */
     int work_after_polls;     /* after this many polls, 250 entities arrive (-1 = never) */
     int fail_batches;         /* the next N batches fail (target gone) */
@@ -71,9 +72,16 @@ static int f_batch(void *ctx, SyncBatchStats *st, P2nErr *err)
 
 static void f_tick(void *ctx) { ((FakeD *)ctx)->ticks++; }
 
+static void f_shutdown(void *ctx)
+{
+    FakeD *f = ctx;
+    f->shutdowns++;
+    f->disconnects_at_shutdown = f->disconnects;
+}
+
 static SyncDaemonHooks hooks(FakeD *f)
 {
-    SyncDaemonHooks h = {f, f_connect, f_disconnect, f_poll, f_batch, f_tick};
+    SyncDaemonHooks h = {f, f_connect, f_disconnect, f_poll, f_batch, f_tick, f_shutdown};
     return h;
 }
 
@@ -104,6 +112,8 @@ static void test_drains_work_then_polls(void **state)
     assert_int_equal(st.batches, 3);       /* 100 + 100 + 50 */
     assert_true(f.polls >= 20);
     assert_int_equal(f.disconnects, 1);    /* clean stop closes connections */
+    assert_int_equal(f.shutdowns, 1);      /* ...after the shutdown hook, which saw them open */
+    assert_int_equal(f.disconnects_at_shutdown, 0);
 }
 
 static void test_reconnects_with_backoff_and_never_exits(void **state)
