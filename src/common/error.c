@@ -72,9 +72,36 @@ P2nErrClass p2n_neo_code_class(const char *c)
         return P2N_ERR_TRANSIENT;
     if (starts_with(c, "Neo.ClientError.Security."))
         return P2N_ERR_FATAL;
+    /* A statement that failed on its data ("Property value is too large to index", a value a
+       procedure refuses): the same rows fail the same way again. Bisected, never retried whole. */
+    if (strcmp(c, "Neo.DatabaseError.Statement.ExecutionFailed") == 0 || starts_with(c, "Neo.DatabaseError.Schema."))
+        return P2N_ERR_PERMANENT;
+    /* Other database errors (a commit that failed, an unknown error) may pass on a retry; if they
+       repeat, the runner bisects (p2n_err_is_contention is false for them). */
     if (starts_with(c, "Neo.DatabaseError."))
         return P2N_ERR_TRANSIENT;
     return P2N_ERR_PERMANENT;
+}
+
+bool p2n_err_is_contention(const P2nErr *err)
+{
+    if (err == NULL)
+        return false;
+    if (err->code == P2N_ENEO4J) {
+        const char *c = err->neo_code;
+        return starts_with(c, "Neo.TransientError.Transaction.DeadlockDetected") ||
+               starts_with(c, "Neo.TransientError.Transaction.LockAcquisitionTimeout") ||
+               starts_with(c, "Neo.TransientError.Transaction.Outdated") ||
+               starts_with(c, "Neo.TransientError.Transaction.ConstraintsChanged") ||
+               starts_with(c, "Neo.TransientError.Cluster.") ||
+               strcmp(c, "Neo.ClientError.Cluster.NotALeader") == 0 ||
+               strcmp(c, "Neo.ClientError.General.ForbiddenOnReadOnlyDatabase") == 0 ||
+               strcmp(c, "Neo.ClientError.Security.AuthorizationExpired") == 0;
+    }
+    if (err->code == P2N_EPG) /* serialization failure, deadlock, lock not available */
+        return strcmp(err->sqlstate, "40001") == 0 || strcmp(err->sqlstate, "40P01") == 0 ||
+               strcmp(err->sqlstate, "55P03") == 0;
+    return false;
 }
 
 P2nErrClass p2n_sqlstate_class(const char *s)

@@ -7,6 +7,7 @@
 #define P2N_COMMON_ERROR_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pg2neo.h"
@@ -36,5 +37,14 @@ P2nErrClass p2n_neo_code_class(const char *neo_code);
 
 /* Classifies a PostgreSQL SQLSTATE alone. */
 P2nErrClass p2n_sqlstate_class(const char *sqlstate);
+
+/*
+ * True for a transient error that other transactions or the cluster cause (a deadlock, a lock
+ * wait, a serialization failure, a leader change): a smaller batch does not avoid it, waiting
+ * does. Other transient errors (a timeout, memory, a DatabaseError) may come from the batch's
+ * own data or size: the runner bisects a batch when one of them repeats, so that one entity
+ * can never fail the others.
+ */
+bool p2n_err_is_contention(const P2nErr *err);
 
 #endif

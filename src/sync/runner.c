@@ -88,8 +88,15 @@ static void set_retry(SyncItem *const *items, size_t n, SyncPolicy *p, const P2n
     }
 }
 
-/* Writes items[0..n); bisects on permanent failure. Returns 0 or the unavailability code. */
-static int write_range(const SyncOps *ops, SyncPolicy *p, SyncItem *const *items, size_t n, SyncBatchStats *st)
+/*
+ * Writes items[0..n), retrying a transient failure in place up to `retries` times. Bisects on a
+ * permanent failure, and on a transient one that repeats unless it comes from contention (see
+ * p2n_err_is_contention): an error that follows the batch's data must end with its culprit
+ * alone, never with its bystanders retried or failed. Halves of a bisection get no in-place
+ * retry of their own (each half is one more write already). Returns 0 or the unavailability code.
+ */
+static int write_range(const SyncOps *ops, SyncPolicy *p, SyncItem *const *items, size_t n, uint32_t retries,
+                       SyncBatchStats *st)
 {
     for (uint32_t try = 0;; try++) {
         P2nErr e;
@@ -111,7 +118,7 @@ static int write_range(const SyncOps *ops, SyncPolicy *p, SyncItem *const *items
         }
         P2nErrClass cls = p2n_err_class(&e);
         if (cls == P2N_ERR_TRANSIENT) {
-            if (try < p->inline_retries) {
+            if (try < retries) {
                 uint32_t d = p2n_backoff_delay_ms(&p->backoff, try + 1);
                 if (d > 2000)
                     d = 2000; /* in place, keep it short: the queue's backoff does the long waits */
@@ -120,24 +127,27 @@ static int write_range(const SyncOps *ops, SyncPolicy *p, SyncItem *const *items
                 p2n_sleep_ms(d, NULL);
                 continue;
             }
-            set_retry(items, n, p, &e);
-            return 0;
-        }
-        if (n == 1) {
+            if (n == 1 || p2n_err_is_contention(&e)) {
+                set_retry(items, n, p, &e);
+                return 0;
+            }
+            P2N_INFO("transient failure repeats, bisecting the batch", "entities=%zu code=%s error=\"%s\"", n,
+                     e.neo_code[0] ? e.neo_code : (e.sqlstate[0] ? e.sqlstate : p2n_strerror(e.code)), e.msg);
+        } else if (n == 1) {
             P2N_WARN("entity failed permanently", "type=%s id=%s version=%lld code=%s error=\"%s\"",
                      items[0]->entity_type, items[0]->entity_id, (long long)items[0]->version,
                      e.neo_code[0] ? e.neo_code : (e.sqlstate[0] ? e.sqlstate : p2n_strerror(e.code)), e.msg);
             set_all(items, 1, SYNC_RES_FAILED, &e);
             return 0;
         }
-        /* Permanent and several entities: find the culprit(s) by halves. */
+        /* Several entities: find the culprit(s) by halves. */
         size_t half = n / 2;
-        int r = write_range(ops, p, items, half, st);
+        int r = write_range(ops, p, items, half, 0, st);
         if (r != 0) {
             set_all(items + half, n - half, SYNC_RES_RELEASE, NULL);
             return r;
         }
-        return write_range(ops, p, items + half, n - half, st);
+        return write_range(ops, p, items + half, n - half, 0, st);
     }
 }
 
@@ -170,7 +180,7 @@ int sync_run_batch(const SyncOps *ops, SyncPolicy *policy, size_t limit, SyncBat
         ptrs[i] = &items[i];
         items[i].result = SYNC_RES_NONE;
     }
-    st->status = write_range(ops, policy, ptrs, n, st);
+    st->status = write_range(ops, policy, ptrs, n, policy->inline_retries, st);
     free(ptrs);
 
     for (size_t i = 0; i < n; i++) {

@@ -11,10 +11,16 @@
  *                                          a retryable failure recorded; the runner reports
  *                                          P2N_ECONNLOST so the daemon backs off and reconnects
  *   - transient in the transaction (deadlock, batch over syncTimeoutMs, TransientError,
- *     serialization failure)            -> retried in place up to inline_retries times with backoff,
- *                                          then SYNC_RES_RETRY (attempt consumed; next_attempt_at =
- *                                          now + backoff; failed once attempts reach max_attempts)
- *   - permanent (constraint violation, a value Neo4j rejects)
+ *     serialization failure, a DatabaseError other than a statement's)
+ *                                       -> retried in place up to inline_retries times with backoff;
+ *                                          if it still fails: from contention (locks, serialization,
+ *                                          the cluster: p2n_err_is_contention) -> SYNC_RES_RETRY
+ *                                          (attempt consumed; next_attempt_at = now + backoff; failed
+ *                                          once attempts reach max_attempts); anything else may follow
+ *                                          the data or the batch's size, so the batch is bisected as
+ *                                          for a permanent error, and an entity alone gets SYNC_RES_RETRY
+ *   - permanent (constraint violation, a value Neo4j rejects or cannot index, a statement that
+ *     failed on its rows: Neo.DatabaseError.Statement.ExecutionFailed)
  *                                       -> the batch is bisected until the culprit stands alone;
  *                                          it ends SYNC_RES_FAILED, every other entity syncs
  */

@@ -91,6 +91,7 @@ static void neo_cleanup(void)
     bolt_exec(g_neo, "MATCH (n:P2nPoisonItem) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 5000 ROWS", NULL, 0,
               NULL, NULL, &err);
     bolt_exec(g_neo, "DROP CONSTRAINT p2n_test_poison_code IF EXISTS", NULL, 0, NULL, NULL, &err);
+    bolt_exec(g_neo, "DROP INDEX p2n_test_poison_note IF EXISTS", NULL, 0, NULL, NULL, &err);
     bolt_exec(g_neo, "DROP CONSTRAINT p2n_P2nPoisonItem_id IF EXISTS", NULL, 0, NULL, NULL, &err);
 }
 
@@ -293,11 +294,51 @@ static void test_failed_pipelined_read(void **state)
     assert_int_equal(neo_int("MATCH (n:P2nPoisonItem) WHERE n.note = 'n' RETURN count(n)"), 5);
 }
 
+/* Issue 18 item 3: one value too large for a range index (a 9,000-character note under an index)
+   among 60 changes. Neo4j answers Neo.DatabaseError.Statement.ExecutionFailed ("Property value
+   is too large to index"); it used to count as transient, so the whole batch was retried until
+   all 60 failed. Now the batch is bisected: that entity alone fails, the 59 others sync. */
+static void test_oversized_indexed_value(void **state)
+{
+    (void)state;
+    neo_exec("CREATE INDEX p2n_test_poison_note IF NOT EXISTS FOR (n:P2nPoisonItem) ON (n.note)");
+    neo_exec("CALL db.awaitIndexes(60)");
+    pg_exec("UPDATE poison_items SET note = CASE WHEN id = 30 THEN repeat('x', 9000) ELSE 'small ' || id END"
+            " WHERE id BETWEEN 1 AND 60");
+    SyncOps ops;
+    sync_engine_ops(g_svc, &ops);
+    SyncPolicy pol;
+    sync_policy_default(&pol);
+    pol.max_attempts = 3;
+    size_t synced = 0, failed = 0;
+    for (int round = 0; round < 20; round++) {
+        SyncBatchStats st;
+        P2nErr err;
+        memset(&st, 0, sizeof(st));
+        if (sync_run_batch(&ops, &pol, BATCH, &st, &err) < 0)
+            fail_msg("batch: %s", err.msg);
+        if (st.total == 0)
+            break;
+        synced += st.synced;
+        failed += st.failed;
+    }
+    neo_exec("DROP INDEX p2n_test_poison_note IF EXISTS");
+    fprintf(stderr, "oversized value among 60: %zu synced, %zu failed\n", synced, failed);
+    assert_int_equal(synced, 59);
+    assert_int_equal(failed, 1);
+    assert_int_equal(pg_int("SELECT count(*) FROM graph_sync_status WHERE entity_id = '30' AND sync_status = 'failed'"), 1);
+    assert_int_equal(pg_int("SELECT count(*) FROM graph_sync_failures WHERE entity_id = '30' AND NOT retryable"
+                            " AND error_code = 'Neo.DatabaseError.Statement.ExecutionFailed'"),
+                     1);
+    assert_int_equal(neo_int("MATCH (n:P2nPoisonItem) WHERE n.note STARTS WITH 'small ' RETURN count(n)"), 59);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_poison_among_10k),
         cmocka_unit_test(test_failed_pipelined_read),
+        cmocka_unit_test(test_oversized_indexed_value),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -106,6 +106,23 @@ static void test_error_classes(void **state)
     assert_int_equal(p2n_neo_code_class("Neo.ClientError.Security.Unauthorized"), P2N_ERR_FATAL);
     assert_int_equal(p2n_neo_code_class("Neo.TransientError.Transaction.Terminated"), P2N_ERR_PERMANENT);
     assert_int_equal(p2n_neo_code_class("Neo.ClientError.Security.AuthorizationExpired"), P2N_ERR_TRANSIENT);
+    /* a statement that failed on its data (a value too large to index) is the data's fault */
+    assert_int_equal(p2n_neo_code_class("Neo.DatabaseError.Statement.ExecutionFailed"), P2N_ERR_PERMANENT);
+    assert_int_equal(p2n_neo_code_class("Neo.DatabaseError.Schema.IndexCreationFailed"), P2N_ERR_PERMANENT);
+    assert_int_equal(p2n_neo_code_class("Neo.DatabaseError.General.UnknownError"), P2N_ERR_TRANSIENT);
+    P2nErr ce;
+    p2n_err_set(&ce, P2N_ENEO4J, "deadlock");
+    strcpy(ce.neo_code, "Neo.TransientError.Transaction.DeadlockDetected");
+    assert_true(p2n_err_is_contention(&ce));
+    strcpy(ce.neo_code, "Neo.TransientError.General.MemoryPoolOutOfMemoryError");
+    assert_false(p2n_err_is_contention(&ce));
+    strcpy(ce.neo_code, "Neo.DatabaseError.General.UnknownError");
+    assert_false(p2n_err_is_contention(&ce));
+    p2n_err_set(&ce, P2N_EPG, "serialization failure");
+    strcpy(ce.sqlstate, "40001");
+    assert_true(p2n_err_is_contention(&ce));
+    p2n_err_set(&ce, P2N_ETIMEDOUT, "batch over its deadline");
+    assert_false(p2n_err_is_contention(&ce));
     assert_int_equal(p2n_sqlstate_class("40001"), P2N_ERR_TRANSIENT);
     assert_int_equal(p2n_sqlstate_class("40P01"), P2N_ERR_TRANSIENT);
     assert_int_equal(p2n_sqlstate_class("08006"), P2N_ERR_TRANSIENT);

@@ -15,6 +15,8 @@
 typedef struct Fake {
     size_t pending;          /* entities to hand out */
     int poison[4];           /* ids whose write fails permanently (-1 = none) */
+    int flaky_data;          /* id whose write always fails with a transient, non-contention code (-1 = none) */
+    const char *flaky_code;  /* that code (default Neo.DatabaseError.General.UnknownError) */
     int transient_failures;  /* next N writes fail with a deadlock */
     int unavailable_writes;  /* next N writes fail with connection lost */
     size_t unavailable_after; /* every write after the first N fails with connection lost (0 = off) */
@@ -63,6 +65,12 @@ static int fake_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadl
         return rc;
     }
     for (size_t i = 0; i < n; i++)
+        if (f->flaky_data >= 0 && atoi(items[i]->entity_id) == f->flaky_data) {
+            int rc = p2n_err_set(err, P2N_ENEO4J, "failed on %s", items[i]->entity_id);
+            strcpy(err->neo_code, f->flaky_code ? f->flaky_code : "Neo.DatabaseError.General.UnknownError");
+            return rc;
+        }
+    for (size_t i = 0; i < n; i++)
         for (int p = 0; p < 4; p++)
             if (f->poison[p] >= 0 && atoi(items[i]->entity_id) == f->poison[p]) {
                 int rc = p2n_err_set(err, P2N_ENEO4J, "constraint violated by %s", items[i]->entity_id);
@@ -97,6 +105,7 @@ static void fake_init(Fake *f, size_t pending)
     f->pending = pending;
     for (int p = 0; p < 4; p++)
         f->poison[p] = -1;
+    f->flaky_data = -1;
 }
 
 static SyncOps ops_for(Fake *f)
@@ -216,6 +225,66 @@ static void test_transient_exhausted_consumes_attempt(void **state)
     assert_int_equal(st.writes, 3); /* no bisection for transient errors */
 }
 
+/* A transient error that follows one entity (a DatabaseError that is not contention) repeats on
+   every write holding it: the batch is bisected and only that entity is retried later. */
+static void test_repeating_transient_isolates_culprit(void **state)
+{
+    (void)state;
+    Fake f;
+    fake_init(&f, 61);
+    f.flaky_data = 17;
+    SyncOps ops = ops_for(&f);
+    SyncPolicy p = quick_policy();
+    SyncBatchStats st;
+    assert_int_equal(sync_run_batch(&ops, &p, 61, &st, NULL), 0);
+    assert_int_equal(st.synced, 60);
+    assert_int_equal(st.retried, 1);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(f.results[17], SYNC_RES_RETRY);
+    for (int i = 0; i < 61; i++)
+        if (i != 17)
+            assert_int_equal(f.results[i], SYNC_RES_SYNCED);
+    /* 3 tries of the whole batch, then one write per half down to the culprit (about 2 log2 n) */
+    assert_true(st.writes <= 3 + 2 * 7);
+}
+
+/* On its last attempt the culprit alone fails; the others sync. */
+static void test_repeating_transient_fails_only_culprit(void **state)
+{
+    (void)state;
+    Fake f;
+    fake_init(&f, 10);
+    f.flaky_data = 4;
+    f.attempts[4] = 2;
+    f.attempts[5] = 2; /* a bystander on its last attempt too: it must not fail */
+    SyncOps ops = ops_for(&f);
+    SyncPolicy p = quick_policy();
+    SyncBatchStats st;
+    assert_int_equal(sync_run_batch(&ops, &p, 10, &st, NULL), 0);
+    assert_int_equal(f.results[4], SYNC_RES_FAILED);
+    assert_int_equal(f.results[5], SYNC_RES_SYNCED);
+    assert_int_equal(st.synced, 9);
+    assert_int_equal(st.failed, 1);
+}
+
+/* "Property value is too large to index" (Neo.DatabaseError.Statement.ExecutionFailed) is the
+   row's own fault: bisected at once, the culprit failed, no in-place retry of the whole batch. */
+static void test_statement_failure_is_permanent(void **state)
+{
+    (void)state;
+    Fake f;
+    fake_init(&f, 61);
+    f.flaky_data = 30;
+    f.flaky_code = "Neo.DatabaseError.Statement.ExecutionFailed";
+    SyncOps ops = ops_for(&f);
+    SyncPolicy p = quick_policy();
+    SyncBatchStats st;
+    assert_int_equal(sync_run_batch(&ops, &p, 61, &st, NULL), 0);
+    assert_int_equal(f.results[30], SYNC_RES_FAILED);
+    assert_int_equal(st.synced, 60);
+    assert_true(st.writes <= 1 + 2 * 7);
+}
+
 static void test_unavailable_releases_without_attempt(void **state)
 {
     (void)state;
@@ -262,6 +331,9 @@ int main(void)
         cmocka_unit_test(test_two_poisons),
         cmocka_unit_test(test_transient_retried_in_place),
         cmocka_unit_test(test_transient_exhausted_consumes_attempt),
+        cmocka_unit_test(test_repeating_transient_isolates_culprit),
+        cmocka_unit_test(test_repeating_transient_fails_only_culprit),
+        cmocka_unit_test(test_statement_failure_is_permanent),
         cmocka_unit_test(test_unavailable_releases_without_attempt),
         cmocka_unit_test(test_unavailable_during_bisection_releases_rest),
     };
