@@ -191,6 +191,10 @@ typedef struct BoltSummary {
     char bookmark[512];  /* auto-commit only ("" otherwise) */
     int64_t t_first_ms, t_last_ms;
     uint64_t records;    /* records streamed for this result */
+    /* In a commit's summary: the largest integer found as the first field of a record of the
+       queued statements (INT64_MIN when none had one). Lets a write statement report a value
+       (the sync's version guard reports the newest version that made it skip a row). */
+    int64_t queued_int_max;
 } BoltSummary;
 
 /*

@@ -485,6 +485,9 @@ static int process_one(BoltConn *c, P2nErr *err)
         }
         if (kind == REQ_QPULL) {
             c->tx_acc.records++;
+            if (f0->u.list.len > 0 && f0->u.list.items[0].type == PS_INT &&
+                f0->u.list.items[0].u.i > c->tx_acc.queued_int_max)
+                c->tx_acc.queued_int_max = f0->u.list.items[0].u.i;
             return 0;
         }
         c->summary.records++;
@@ -1202,6 +1205,7 @@ int bolt_begin(BoltConn *c, const BoltTxConfig *tx, P2nErr *err)
         return rc;
     c->tx = TX_OPEN;
     memset(&c->tx_acc, 0, sizeof(c->tx_acc));
+    c->tx_acc.queued_int_max = INT64_MIN;
     return 0;
 }
 

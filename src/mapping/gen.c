@@ -227,6 +227,21 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
     return p2n_buf_steal(&b);
 }
 
+/*
+ * The version guard of every write: the write happens only when the graph holds no newer version
+ * (gv, bound by the statement), and a row it skips is reported as a record holding the version
+ * that made it skip. A skip is normal when a newer change got there first; a reported version
+ * above what the version sequence has handed out means the graph is ahead of the sequence (its
+ * schema was dropped and created again): the engine raises the sequence and queues the entities
+ * again instead of counting a write that never happened as synced (issue 18 item 2).
+ */
+#define GUARD_THEN "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | "
+/* the newest version among the relationships of the row's id (-1 when there is none) */
+#define LINK_GV "WITH r, collect(cur) AS cur\n" \
+                "WITH r, cur, reduce(m = -1, c IN cur | CASE WHEN coalesce(c." MAPPING_VERSION_PROP ", -1) > m" \
+                " THEN coalesce(c." MAPPING_VERSION_PROP ", -1) ELSE m END) AS gv\n"
+#define GUARD_REPORT ")\nWITH gv, r WHERE gv > r.v\nRETURN gv"
+
 /* {`k1`: r.k} or {`k1`: r.k[0], `k2`: r.k[1]} */
 static void key_pattern(P2nBuf *b, const MappingEntity *e, const char *var)
 {
@@ -251,12 +266,13 @@ static char *node_upsert(const MappingEntity *e)
     mapping_cypher_ident(&b, e->labels[0].s);
     p2n_buf_append_byte(&b, ' ');
     key_pattern(&b, e, "r.k");
-    p2n_buf_append_str(&b, ")\nWITH n, r WHERE coalesce(n." MAPPING_VERSION_PROP ", -1) <= r.v\n"
+    p2n_buf_append_str(&b, ")\nWITH n, r, coalesce(n." MAPPING_VERSION_PROP ", -1) AS gv\n" GUARD_THEN
                            "SET n = r.p, n." MAPPING_VERSION_PROP " = r.v");
     for (size_t i = 1; i < e->nlabels; i++) {
         p2n_buf_append_str(&b, ", n:");
         mapping_cypher_ident(&b, e->labels[i].s);
     }
+    p2n_buf_append_str(&b, GUARD_REPORT);
     return p2n_buf_steal(&b);
 }
 
@@ -327,7 +343,8 @@ static char *node_delete(const MappingEntity *e)
     mapping_cypher_ident(&b, e->labels[0].s);
     p2n_buf_append_byte(&b, ' ');
     key_pattern(&b, e, "r.k");
-    p2n_buf_append_str(&b, ")\nWHERE coalesce(n." MAPPING_VERSION_PROP ", -1) <= r.v\nDETACH DELETE n");
+    p2n_buf_append_str(&b, ")\nWITH n, r, coalesce(n." MAPPING_VERSION_PROP ", -1) AS gv\n" GUARD_THEN
+                           "DETACH DELETE n" GUARD_REPORT);
     return p2n_buf_steal(&b);
 }
 
@@ -359,8 +376,8 @@ static void link_merge_tail(P2nBuf *b, const MappingEntity *e)
     p2n_buf_append_str(b, "MERGE (a)-[e:");
     mapping_cypher_ident(b, e->rel_type);
     p2n_buf_append_str(b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
-                          "WITH e, r WHERE coalesce(e." MAPPING_VERSION_PROP ", -1) <= r.v\n"
-                          "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+                          "WITH e, r, coalesce(e." MAPPING_VERSION_PROP ", -1) AS gv\n" GUARD_THEN
+                          "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v" GUARD_REPORT);
 }
 
 /*
@@ -398,16 +415,15 @@ static char *link_upsert(const Mapping *m, const MappingEntity *e)
     }
     p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE NOT r.h\n");
     link_by_id(&b, m, e, "cur", true);
-    p2n_buf_append_str(&b, "\n"
-                           "WITH r, collect(cur) AS cur\n"
-                           "WHERE all(c IN cur WHERE coalesce(c." MAPPING_VERSION_PROP ", -1) <= r.v)\n");
+    p2n_buf_append_str(&b, "\n" LINK_GV "CALL {\nWITH r, cur, gv\nWITH r, cur WHERE gv <= r.v\n");
     end_merge(&b, m, &e->from, "a", "r.f");
     end_merge(&b, m, &e->to, "b", "r.t");
     p2n_buf_append_str(&b, "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                            "MERGE (a)-[e:");
     mapping_cypher_ident(&b, e->rel_type);
     p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
-                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v\n}"
+                           "\nWITH gv, r WHERE gv > r.v\nRETURN gv");
     return p2n_buf_steal(&b);
 }
 
@@ -434,9 +450,7 @@ static char *link_held(const Mapping *m, const MappingEntity *e)
     }
     p2n_buf_append_str(&b, "UNWIND $rows AS r\nWITH r WHERE r.h\n");
     link_by_id(&b, m, e, "cur", true);
-    p2n_buf_append_str(&b, "\n"
-                           "WITH r, collect(cur) AS cur\n"
-                           "WHERE all(c IN cur WHERE coalesce(c." MAPPING_VERSION_PROP ", -1) <= r.v)\n"
+    p2n_buf_append_str(&b, "\n" LINK_GV "CALL {\nWITH r, cur, gv\nWITH r, cur WHERE gv <= r.v\n"
                            "OPTIONAL MATCH (a:");
     mapping_cypher_ident(&b, f->labels[0].s);
     p2n_buf_append_str(&b, " {");
@@ -452,7 +466,8 @@ static char *link_held(const Mapping *m, const MappingEntity *e)
                            "MERGE (a)-[e:");
     mapping_cypher_ident(&b, e->rel_type);
     p2n_buf_append_str(&b, " {" MAPPING_REL_ID_PROP ": r.id}]->(b)\n"
-                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v");
+                           "SET e = r.p, e." MAPPING_REL_ID_PROP " = r.id, e." MAPPING_VERSION_PROP " = r.v\n}"
+                           "\nWITH gv, r WHERE gv > r.v\nRETURN gv");
     return p2n_buf_steal(&b);
 }
 
@@ -462,7 +477,7 @@ static char *link_delete(const Mapping *m, const MappingEntity *e)
     p2n_buf_init(&b);
     p2n_buf_append_str(&b, "UNWIND $rows AS r\n");
     link_by_id(&b, m, e, "e", false);
-    p2n_buf_append_str(&b, " AND coalesce(e." MAPPING_VERSION_PROP ", -1) <= r.v\nDELETE e");
+    p2n_buf_append_str(&b, "\nWITH e, r, coalesce(e." MAPPING_VERSION_PROP ", -1) AS gv\n" GUARD_THEN "DELETE e" GUARD_REPORT);
     return p2n_buf_steal(&b);
 }
 

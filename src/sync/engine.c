@@ -33,6 +33,7 @@
 #include "sync/conflicts.h"
 #include "sync/fullsync.h"
 #include "sync/verify.h"
+#include "sync/versions.h"
 #include "sync/daemon.h"
 
 #define ENGINE_LEASE_MARGIN_MS 5000u
@@ -1197,6 +1198,67 @@ static void prefetch_drop(P2nService *s)
     ready_free(s);
 }
 
+/*
+ * A write skipped rows for a graph version up to gv_max. When the sequence never handed that out,
+ * the graph outlived its sync schema (versions.h): every write would be skipped and counted as
+ * synced. Loud (error, metric), then the sequence is raised above the whole graph and the
+ * batch's entities are queued again with new versions, so they are written for real.
+ */
+static int version_ahead(P2nService *s, SyncItem *const *items, size_t n, int64_t gv_max, P2nErr *err)
+{
+    int64_t last = 0;
+    int rc = sync_version_seq_last(s->pg, s->schema, &last, err);
+    if (rc < 0 || gv_max <= last)
+        return rc;
+    P2N_ERROR("writes were skipped for versions the version sequence never handed out (the graph outlived its sync"
+              " schema: uninstall + init, a restored dump?): raising the sequence and queueing the entities again",
+              "graph_version=%lld sequence=%lld entities=%zu", (long long)gv_max, (long long)last, n);
+    P2nErr e2;
+    p2n_err_clear(&e2);
+    int64_t gmax = -1;
+    if (sync_version_floor(s->pg, s->neo, s->schema, s->map, &gmax, NULL, &e2) < 0) {
+        P2N_WARN("could not read the graph's highest version", "error=\"%s\"", e2.msg);
+        if ((rc = sync_version_seq_raise(s->pg, s->schema, gv_max, NULL, err)) < 0)
+            return rc;
+    }
+    /* one change-log row per (type, op): the fold makes them pending with versions above the graph */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            first = !(items[j]->op == items[i]->op && strcmp(items[j]->entity_type, items[i]->entity_type) == 0);
+        if (!first)
+            continue;
+        const char **ids = calloc(n, sizeof(*ids));
+        if (ids == NULL)
+            return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t j = i; j < n; j++)
+            if (items[j]->op == items[i]->op && strcmp(items[j]->entity_type, items[i]->entity_type) == 0)
+                ids[k++] = items[j]->entity_id;
+        P2nBuf arr;
+        p2n_buf_init(&arr);
+        pgu_array_literal(&arr, ids, k);
+        p2n_buf_append(&arr, "", 1);
+        free(ids);
+        const char *op = items[i]->op == SYNC_OP_DELETE ? "d" : items[i]->op == SYNC_OP_RESYNC ? "t" : "u";
+        const char *pv[3] = {op, items[i]->entity_type, (const char *)arr.data};
+        char *sql = arr.failed ? NULL
+                               : pgu_schema_subst("INSERT INTO @SCHEMA@.graph_sync_log (version, op, entity_type, entity_ids)"
+                                                  " VALUES (nextval('@SCHEMA@.graph_sync_version_seq'::regclass),"
+                                                  " $1::\"char\", $2, $3::text[])",
+                                                  s->schema, err);
+        if (sql == NULL)
+            rc = err->code ? err->code : P2N_ENOMEM;
+        else
+            rc = pgu_query(s->pg, sql, 3, pv, NULL, "could not queue the skipped entities again", err);
+        free(sql);
+        p2n_buf_free(&arr);
+        if (rc == 0)
+            p2n_metric_add1(s->m.version_ahead, items[i]->entity_type, (double)k);
+    }
+    return rc;
+}
+
 static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
 {
     P2nService *s = ctx;
@@ -1259,9 +1321,15 @@ static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadlin
     }
     if (rc == 0)
         prefetch_next(s); /* PostgreSQL work while Neo4j runs the transaction */
+    BoltSummary sum;
+    memset(&sum, 0, sizeof(sum));
     if (rc == 0)
-        rc = bolt_commit(s->neo, NULL, err);
+        rc = bolt_commit(s->neo, &sum, err);
     s->t_neo_us += p2n_now_mono_us() - tu2;
+    /* the version guard reported skipped rows (records): normal if a newer change got there
+       first, not if the graph's version was never handed out */
+    if (rc == 0 && sum.records > 0 && sum.queued_int_max > 0)
+        rc = version_ahead(s, items, n, sum.queued_int_max, err);
 neo_fail:
     if (rc < 0) {
         classify_neo_error(err);
@@ -1957,6 +2025,15 @@ int p2n_service_install(P2nService *s, int dry_run, P2nReportFn rep, void *rctx)
             }
             report(rep, rctx, "%s %s", dry_run ? "would run in Neo4j:" : "Neo4j:", e->plan.schema[k]);
         }
+    }
+    if (!dry_run) {
+        /* a graph synced by an earlier install holds versions this sequence has not reached */
+        int64_t gmax = -1;
+        bool raised = false;
+        if ((rc = sync_version_floor(s->pg, s->neo, s->schema, s->map, &gmax, &raised, &err)) < 0)
+            goto out;
+        if (raised)
+            report(rep, rctx, "version sequence raised to %lld, the highest version the graph holds", (long long)gmax);
     }
 out:
     if (t)

@@ -4,6 +4,7 @@
  * checkpoint per chunk and an orphan sweep per type. See fullsync.h.
  */
 #include "sync/fullsync.h"
+#include "sync/versions.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -994,8 +995,10 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
         PQclear(r);
     }
     if (!resuming) {
-        /* a new run: every selected type starts from the beginning at the current version */
-        if ((rc = current_version(env, &v, err)) < 0 || (rc = wait_in_flight(env, err)) < 0)
+        /* a new run: every selected type starts from the beginning at the current version,
+           above every version the graph holds (versions.h: else its writes would be skipped) */
+        if ((rc = sync_version_floor(env->pg2, env->neo, env->schema, env->m, NULL, NULL, err)) < 0 ||
+            (rc = current_version(env, &v, err)) < 0 || (rc = wait_in_flight(env, err)) < 0)
             return rc;
         char vs[32];
         snprintf(vs, sizeof(vs), "%lld", (long long)v);

@@ -286,8 +286,10 @@ static void test_generated_node(void **state)
     assert_int_equal(u->plan.nupsert, 2);
     assert_string_equal(u->plan.upsert[0], "CYPHER replan=skip\nUNWIND $rows AS r\n"
                                            "MERGE (n:`User` {`id`: r.k})\n"
-                                           "WITH n, r WHERE coalesce(n._p2n_version, -1) <= r.v\n"
-                                           "SET n = r.p, n._p2n_version = r.v");
+                                           "WITH n, r, coalesce(n._p2n_version, -1) AS gv\n"
+                                           "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | SET n = r.p, n._p2n_version = r.v)\n"
+                                           "WITH gv, r WHERE gv > r.v\n"
+                                           "RETURN gv");
     assert_string_equal(u->plan.upsert[1], "CYPHER replan=skip\nUNWIND $rows AS r\n"
                                            "MATCH (n:`User` {`id`: r.k})\n"
                                            "WHERE n._p2n_version = r.v\n"
@@ -301,8 +303,10 @@ static void test_generated_node(void **state)
                                            "MERGE (n)-[:`INVITED_BY`]->(x)");
     assert_string_equal(u->plan.delete_cypher, "CYPHER replan=skip\nUNWIND $rows AS r\n"
                                                 "MATCH (n:`User` {`id`: r.k})\n"
-                                                "WHERE coalesce(n._p2n_version, -1) <= r.v\n"
-                                                "DETACH DELETE n");
+                                                "WITH n, r, coalesce(n._p2n_version, -1) AS gv\n"
+                                                "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | DETACH DELETE n)\n"
+                                                "WITH gv, r WHERE gv > r.v\n"
+                                                "RETURN gv");
     assert_int_equal(u->plan.nschema, 1);
     assert_string_equal(u->plan.schema[0],
                         "CREATE CONSTRAINT `p2n_User_id` IF NOT EXISTS FOR (n:`User`) REQUIRE (n.`id`) IS UNIQUE");
@@ -384,8 +388,10 @@ static void test_generated_link_and_composite(void **state)
                         "MERGE (a:`User` {`id`: r.f})\n"
                         "MERGE (b:`Bill` {`id`: r.t})\n"
                         "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
-                        "WITH e, r WHERE coalesce(e._p2n_version, -1) <= r.v\n"
-                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+                        "WITH e, r, coalesce(e._p2n_version, -1) AS gv\n"
+                        "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v)\n"
+                        "WITH gv, r WHERE gv > r.v\n"
+                        "RETURN gv");
     /* rows held because an end's row is not live: MATCH the ends, never a placeholder */
     assert_string_equal(v->plan.upsert[1],
                         "CYPHER replan=skip\nUNWIND $rows AS r\n"
@@ -393,8 +399,10 @@ static void test_generated_link_and_composite(void **state)
                         "MATCH (a:`User` {`id`: r.f})\n"
                         "MATCH (b:`Bill` {`id`: r.t})\n"
                         "MERGE (a)-[e:`VOTED` {_p2n_id: r.id}]->(b)\n"
-                        "WITH e, r WHERE coalesce(e._p2n_version, -1) <= r.v\n"
-                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+                        "WITH e, r, coalesce(e._p2n_version, -1) AS gv\n"
+                        "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v)\n"
+                        "WITH gv, r WHERE gv > r.v\n"
+                        "RETURN gv");
     /* a key without both ends (a surrogate id): the relationship of that id may sit between other
        nodes (an end moved) and is removed first */
     MappingEntity *sp = mapping_entity_find(m, "Sponsorship");
@@ -406,12 +414,18 @@ static void test_generated_link_and_composite(void **state)
                         "OPTIONAL MATCH (a)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(b) USING INDEX cur:`SPONSORSHIP`(_p2n_id)\n"
                         "WHERE 'Bill' IN labels(a) AND 'Sponsor' IN labels(b)\n"
                         "WITH r, collect(cur) AS cur\n"
-                        "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
+                        "WITH r, cur, reduce(m = -1, c IN cur | CASE WHEN coalesce(c._p2n_version, -1) > m THEN coalesce(c._p2n_version, -1) ELSE m END) AS gv\n"
+                        "CALL {\n"
+                        "WITH r, cur, gv\n"
+                        "WITH r, cur WHERE gv <= r.v\n"
                         "MERGE (a:`Bill` {`id`: r.f})\n"
                         "MERGE (b:`Sponsor` {`id`: r.t})\n"
                         "FOREACH (c IN [c IN cur WHERE startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                         "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
-                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v\n"
+                        "}\n"
+                        "WITH gv, r WHERE gv > r.v\n"
+                        "RETURN gv");
     assert_string_equal(sp->plan.upsert[1],
                         "CYPHER replan=skip\n"
                         "UNWIND $rows AS r\n"
@@ -419,16 +433,26 @@ static void test_generated_link_and_composite(void **state)
                         "OPTIONAL MATCH (a)-[cur:`SPONSORSHIP` {_p2n_id: r.id}]->(b) USING INDEX cur:`SPONSORSHIP`(_p2n_id)\n"
                         "WHERE 'Bill' IN labels(a) AND 'Sponsor' IN labels(b)\n"
                         "WITH r, collect(cur) AS cur\n"
-                        "WHERE all(c IN cur WHERE coalesce(c._p2n_version, -1) <= r.v)\n"
+                        "WITH r, cur, reduce(m = -1, c IN cur | CASE WHEN coalesce(c._p2n_version, -1) > m THEN coalesce(c._p2n_version, -1) ELSE m END) AS gv\n"
+                        "CALL {\n"
+                        "WITH r, cur, gv\n"
+                        "WITH r, cur WHERE gv <= r.v\n"
                         "OPTIONAL MATCH (a:`Bill` {`id`: r.f})\n"
                         "OPTIONAL MATCH (b:`Sponsor` {`id`: r.t})\n"
                         "FOREACH (c IN [c IN cur WHERE a IS NULL OR b IS NULL OR startNode(c) <> a OR endNode(c) <> b] | DELETE c)\n"
                         "WITH r, a, b WHERE a IS NOT NULL AND b IS NOT NULL\n"
                         "MERGE (a)-[e:`SPONSORSHIP` {_p2n_id: r.id}]->(b)\n"
-                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v");
+                        "SET e = r.p, e._p2n_id = r.id, e._p2n_version = r.v\n"
+                        "}\n"
+                        "WITH gv, r WHERE gv > r.v\n"
+                        "RETURN gv");
     assert_string_equal(v->plan.delete_cypher, "CYPHER replan=skip\nUNWIND $rows AS r\n"
                         "MATCH (a)-[e:`VOTED` {_p2n_id: r.id}]->(b) USING INDEX e:`VOTED`(_p2n_id)\n"
-                        "WHERE 'User' IN labels(a) AND 'Bill' IN labels(b) AND coalesce(e._p2n_version, -1) <= r.v\nDELETE e");
+                        "WHERE 'User' IN labels(a) AND 'Bill' IN labels(b)\n"
+                        "WITH e, r, coalesce(e._p2n_version, -1) AS gv\n"
+                        "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | DELETE e)\n"
+                        "WITH gv, r WHERE gv > r.v\n"
+                        "RETURN gv");
     assert_string_equal(v->plan.schema[0], "CREATE INDEX `p2n_VOTED__p2n_id` IF NOT EXISTS FOR ()-[e:`VOTED`]-() ON (e._p2n_id)");
     /* composite node key */
     MappingEntity *p = mapping_entity_find(m, "Pair");
@@ -463,8 +487,10 @@ static void test_hostile_names(void **state)
                         "SELECT t.\"k\"\"ey\"::text AS \"_p2n_id\", false AS \"_p2n_deleted\", t.\"k\"\"ey\", t.\"名前\"::text, "
                         "t.\"pr`op\"::text, NULL AS \"_p2n_h0\" FROM \"public\".\"we\"\"ird tab`le\" AS t WHERE t.\"k\"\"ey\" = ANY($1::text[]::int8[])");
     assert_string_equal(w->plan.upsert[0], "CYPHER replan=skip\nUNWIND $rows AS r\nMERGE (n:`La``bel` {`k\"ey`: r.k})\n"
-                                           "WITH n, r WHERE coalesce(n._p2n_version, -1) <= r.v\n"
-                                           "SET n = r.p, n._p2n_version = r.v, n:`ラベル`");
+                                           "WITH n, r, coalesce(n._p2n_version, -1) AS gv\n"
+                                           "FOREACH (_ IN CASE WHEN gv <= r.v THEN [1] ELSE [] END | SET n = r.p, n._p2n_version = r.v, n:`ラベル`)\n"
+                                           "WITH gv, r WHERE gv > r.v\n"
+                                           "RETURN gv");
     assert_non_null(strstr(w->plan.upsert[1], "OPTIONAL MATCH (n)-[old:`RE``L`]->(x)\nWHERE 'V`al' IN labels(x) AND NOT x.`p``` IN r.r0"));
     assert_string_equal(w->plan.schema[0], "CREATE CONSTRAINT `p2n_La``bel_k\"ey` IF NOT EXISTS FOR (n:`La``bel`) REQUIRE (n.`k\"ey`) IS UNIQUE");
     /* every backtick inside an identifier is doubled: an odd run would end the identifier
