@@ -113,6 +113,7 @@ typedef struct P2nStdMetrics {
     P2nMetric *failures;         /* counter {entity_type}: failed sync attempts (recorded failures) */
     P2nMetric *retries;          /* counter {entity_type}: attempts retried after a transient error */
     P2nMetric *version_ahead;    /* counter {entity_type}: entities queued again because the graph was ahead of the version sequence */
+    P2nMetric *source_denied;    /* gauge {entity_type}: 1 while the sync user may not read the entity's rows */
     P2nMetric *alert_firing;     /* gauge {alert,severity}: 1 while an alert fires, else 0 */
     P2nMetric *build_info;       /* gauge {version}: always 1 */
 } P2nStdMetrics;

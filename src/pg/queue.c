@@ -272,6 +272,12 @@ int pgq_mark_failed(PGconn *conn, const char *schema, const char *worker_id, con
 int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const PgqKey *keys, size_t n,
                 size_t *n_released, P2nErr *err)
 {
+    return pgq_release_after(conn, schema, worker_id, keys, n, 0, n_released, err);
+}
+
+int pgq_release_after(PGconn *conn, const char *schema, const char *worker_id, const PgqKey *keys, size_t n,
+                      uint32_t delay_ms, size_t *n_released, P2nErr *err)
+{
     if (n_released)
         *n_released = 0;
     PGresult *r = NULL;
@@ -282,7 +288,8 @@ int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const P
                       "  ORDER BY entity_type, entity_id FOR UPDATE)"
                       " UPDATE @SCHEMA@.graph_sync_status s SET"
                       " sync_status = CASE WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
-                      " claimed_by = NULL, lease_until = NULL, next_attempt_at = now(), updated_at = now()"
+                      " claimed_by = NULL, lease_until = NULL, updated_at = now(),"
+                      " next_attempt_at = now() + $2::bigint * interval '1 millisecond'"
                       " FROM l WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id";
     const char *some = "WITH l AS (SELECT entity_type, entity_id FROM @SCHEMA@.graph_sync_status"
                        "  WHERE sync_status = 'in_progress' AND claimed_by = $1"
@@ -290,11 +297,14 @@ int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const P
                        "  ORDER BY entity_type, entity_id FOR UPDATE)"
                        " UPDATE @SCHEMA@.graph_sync_status s SET"
                        " sync_status = CASE WHEN s.op = 'delete' THEN 'deleted' ELSE 'pending' END,"
-                       " claimed_by = NULL, lease_until = NULL, next_attempt_at = now(), updated_at = now()"
+                       " claimed_by = NULL, lease_until = NULL, updated_at = now(),"
+                       " next_attempt_at = now() + $4::bigint * interval '1 millisecond'"
                        " FROM l WHERE s.entity_type = l.entity_type AND s.entity_id = l.entity_id";
+    char delay[16];
+    snprintf(delay, sizeof(delay), "%" PRIu32, delay_ms);
     if (!keys) {
-        const char *p[1] = {worker_id};
-        rc = q(conn, schema, all, 1, p, &r, "could not release claims", err);
+        const char *p[2] = {worker_id, delay};
+        rc = q(conn, schema, all, 2, p, &r, "could not release claims", err);
     } else {
         if (n == 0)
             return 0;
@@ -304,8 +314,8 @@ int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const P
             key_arrays_free(&k);
             return rc;
         }
-        const char *p[3] = {worker_id, (const char *)k.types.data, (const char *)k.ids.data};
-        rc = q(conn, schema, some, 3, p, &r, "could not release claims", err);
+        const char *p[4] = {worker_id, (const char *)k.types.data, (const char *)k.ids.data, delay};
+        rc = q(conn, schema, some, 4, p, &r, "could not release claims", err);
         key_arrays_free(&k);
     }
     if (rc < 0)

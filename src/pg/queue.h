@@ -69,6 +69,10 @@ int pgq_mark_failed(PGconn *conn, const char *schema, const char *worker_id, con
 int pgq_release(PGconn *conn, const char *schema, const char *worker_id, const PgqKey *keys, size_t n,
                 size_t *n_released, P2nErr *err);
 
+/* As pgq_release, the entities next claimable after delay_ms (a table the sync user cannot read). */
+int pgq_release_after(PGconn *conn, const char *schema, const char *worker_id, const PgqKey *keys, size_t n,
+                      uint32_t delay_ms, size_t *n_released, P2nErr *err);
+
 typedef struct PgqBatch {
     const char *batch_type;    /* "incremental", "full", ... */
     const char *batch_status;  /* "completed", "partial", "failed" */

@@ -87,6 +87,12 @@ struct P2nService {
     /* synced marks of the last batch not yet written (the daemon: see mark_deferred) */
     struct DeferredMark *deferred;
     size_t ndeferred;
+    /* per entity (index in map->entities): its table cannot be read by the sync user (42501):
+       claims of that type are given back until until_ms (monotonic), retried then */
+    struct TypeBlock {
+        int64_t until_ms;
+        uint32_t delay_ms; /* the last block's length, doubled on each new denial */
+    } *blocked;
 
     /* scheduler thread */
     pthread_t thread;
@@ -1259,9 +1265,8 @@ static int version_ahead(P2nService *s, SyncItem *const *items, size_t n, int64_
     return rc;
 }
 
-static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
+static int write_items(P2nService *s, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
 {
-    P2nService *s = ctx;
     int rc = pg_ensure(s, err);
     if (rc < 0)
         return rc;
@@ -1348,6 +1353,127 @@ out:
             err->code = P2N_ECONNLOST;
     }
     prepared_free(p);
+    return rc;
+}
+
+/* ---- a table the sync user cannot read (issue 18 item 7) ---- */
+
+#define BLOCK_FIRST_MS 2000u
+#define BLOCK_MAX_MS 60000u
+
+static bool err_is_denied(const P2nErr *e)
+{
+    return e->code == P2N_EPG && strcmp(e->sqlstate, "42501") == 0;
+}
+
+static struct TypeBlock *type_block(P2nService *s, const char *type)
+{
+    const MappingEntity *e = mapping_entity_find(s->map, type);
+    return e && s->blocked ? &s->blocked[e - s->map->entities] : NULL;
+}
+
+/* Whether the type's read is refused now: its read_sql run for no id checks every privilege it
+   needs (the table, its columns, the tables its references look at). */
+static int probe_denied(P2nService *s, const MappingEntity *e, bool *denied, P2nErr *err)
+{
+    const char *vals[1] = {"{}"};
+    P2nErr e2;
+    p2n_err_clear(&e2);
+    PGresult *r = NULL;
+    int rc = pgu_query(s->pg, e->plan.read_sql, 1, vals, &r, "could not read the rows", &e2);
+    PQclear(r);
+    *denied = rc < 0 && err_is_denied(&e2);
+    if (*denied)
+        *err = e2;
+    return rc < 0 && !*denied && PQstatus(s->pg) != CONNECTION_OK ? rc : 0;
+}
+
+/* The write of the items not given back; items of a type whose read is refused are given back
+   (SYNC_RES_RELEASE), and their type is blocked for a while, growing while it lasts. */
+static int op_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err)
+{
+    P2nService *s = ctx;
+    SyncItem **sub = malloc((n ? n : 1) * sizeof(*sub));
+    if (sub == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int round = 0;; round++) {
+        int64_t now = p2n_now_mono_ms();
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]->result == SYNC_RES_RELEASE)
+                continue;
+            struct TypeBlock *b = type_block(s, items[i]->entity_type);
+            if (b && b->until_ms > now) {
+                items[i]->result = SYNC_RES_RELEASE; /* no failure row: one was recorded when it was blocked */
+                continue;
+            }
+            sub[k++] = items[i];
+        }
+        if (k == 0) {
+            rc = 0;
+            break;
+        }
+        rc = write_items(s, k == n ? items : sub, k, deadline_ms, err);
+        if (rc == 0 || !err_is_denied(err) || round > 0 || s->pg == NULL)
+            break;
+        /* which types are refused? each is probed alone */
+        P2nErr denied_err = *err;
+        size_t nblocked = 0;
+        for (size_t i = 0; i < k; i++) {
+            bool first = true;
+            for (size_t j = 0; j < i && first; j++)
+                first = strcmp(sub[j]->entity_type, sub[i]->entity_type) != 0;
+            const MappingEntity *e = first ? mapping_entity_find(s->map, sub[i]->entity_type) : NULL;
+            if (e == NULL)
+                continue;
+            bool denied = false;
+            P2nErr pe = denied_err;
+            if ((rc = probe_denied(s, e, &denied, &pe)) < 0) {
+                *err = pe;
+                break;
+            }
+            if (!denied)
+                continue;
+            struct TypeBlock *b = &s->blocked[e - s->map->entities];
+            b->delay_ms = b->delay_ms ? (b->delay_ms * 2 > BLOCK_MAX_MS ? BLOCK_MAX_MS : b->delay_ms * 2) : BLOCK_FIRST_MS;
+            b->until_ms = p2n_now_mono_ms() + b->delay_ms;
+            size_t held = 0;
+            for (size_t j = i; j < k; j++) {
+                if (strcmp(sub[j]->entity_type, e->name) != 0)
+                    continue;
+                sub[j]->result = SYNC_RES_RELEASE;
+                sub[j]->err_code = pe.code;
+                snprintf(sub[j]->err_sqlstate, sizeof(sub[j]->err_sqlstate), "%s", pe.sqlstate);
+                free(sub[j]->err_msg);
+                sub[j]->err_msg = strdup(pe.msg);
+                held++;
+            }
+            nblocked++;
+            p2n_metric_set1(s->m.source_denied, e->name, 1);
+            P2N_ERROR("permission denied reading the rows of an entity: its changes wait, claims released with no"
+                      " attempt used, until the sync user may read them (GRANT SELECT); retried in a while",
+                      "type=%s entities=%zu retry_in_ms=%u error=\"%s\"", e->name, held, b->delay_ms, pe.msg);
+        }
+        if (rc < 0)
+            break;
+        if (nblocked == 0) {
+            rc = denied_err.code; /* refused, but no type alone is: handled as any failure */
+            *err = denied_err;
+            break;
+        }
+    }
+    /* a type written again after a block: readable again */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct TypeBlock *b = items[i]->result == SYNC_RES_RELEASE ? NULL : type_block(s, items[i]->entity_type);
+        if (b && b->delay_ms > 0) {
+            b->delay_ms = 0;
+            b->until_ms = 0;
+            p2n_metric_set1(s->m.source_denied, items[i]->entity_type, 0);
+            P2N_INFO("the rows of an entity can be read again", "type=%s", items[i]->entity_type);
+        }
+    }
+    free(sub);
     return rc;
 }
 
@@ -1475,7 +1601,24 @@ static int op_finish(void *ctx, SyncItem *items, size_t n, P2nErr *err)
         nk++;
     }
     if (rc == 0 && nk > 0) {
-        rc = pgq_release(s->pg, s->schema, s->worker_id, keys, nk, NULL, err);
+        /* entities of a blocked type come back when its block ends, the others at once */
+        int64_t mono = p2n_now_mono_ms();
+        size_t nb = 0;
+        uint32_t delay = 0;
+        for (size_t i = 0; i < nk; i++) {
+            struct TypeBlock *b = type_block(s, keys[i].entity_type);
+            if (b && b->until_ms > mono) {
+                PgqKey t = keys[nb];
+                keys[nb++] = keys[i];
+                keys[i] = t;
+                if ((uint32_t)(b->until_ms - mono) > delay)
+                    delay = (uint32_t)(b->until_ms - mono);
+            }
+        }
+        if (nb > 0)
+            rc = pgq_release_after(s->pg, s->schema, s->worker_id, keys, nb, delay, NULL, err);
+        if (rc == 0 && nk > nb)
+            rc = pgq_release(s->pg, s->schema, s->worker_id, keys + nb, nk - nb, NULL, err);
         if (rc == 0)
             record_release_failures(s, items, n);
     }
@@ -1814,6 +1957,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     }
     s->map = m;
     s->path = strdup(mapping_path);
+    s->blocked = calloc(m->nentities ? m->nentities : 1, sizeof(*s->blocked));
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->snap_lock, NULL);
     const char *sch = getenv("P2N_SYNC_SCHEMA");
@@ -2428,6 +2572,7 @@ void p2n_service_close(P2nService *s)
     sync_alerts_free(s->alerts);
     p2n_metrics_free(s->reg);
     mapping_free(s->map);
+    free(s->blocked);
     free(s->schema);
     free(s->path);
     pthread_mutex_destroy(&s->lock);

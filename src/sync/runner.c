@@ -67,10 +67,12 @@ static void item_set(SyncItem *it, SyncResult res, const P2nErr *e)
     }
 }
 
+/* An item the write gave back (SYNC_RES_RELEASE, see SyncOps.write) keeps that result. */
 static void set_all(SyncItem *const *items, size_t n, SyncResult res, const P2nErr *e)
 {
     for (size_t i = 0; i < n; i++)
-        item_set(items[i], res, e);
+        if (items[i]->result != SYNC_RES_RELEASE || res == SYNC_RES_RELEASE)
+            item_set(items[i], res, e);
 }
 
 /* A transient failure consumed an attempt: retry later, or fail when out of attempts. */
@@ -78,6 +80,8 @@ static void set_retry(SyncItem *const *items, size_t n, SyncPolicy *p, const P2n
 {
     for (size_t i = 0; i < n; i++) {
         SyncItem *it = items[i];
+        if (it->result == SYNC_RES_RELEASE)
+            continue; /* given back by the write: no attempt consumed */
         uint32_t attempt = (uint32_t)it->attempts + 1;
         if (attempt >= p->max_attempts) {
             item_set(it, SYNC_RES_FAILED, e);

@@ -80,7 +80,10 @@ typedef struct SyncOps {
     /* Claims up to limit entities; *items from malloc() (array of SyncItem), *n set. */
     int (*claim)(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err);
     /* Reads the current rows of items and writes them to Neo4j in ONE transaction, finished by
-       deadline_ms (monotonic). All or nothing. */
+       deadline_ms (monotonic). All or nothing, except that the write may give items back: an
+       item it sets to SYNC_RES_RELEASE (its table cannot be read by the sync user, say) is
+       released with no attempt consumed and keeps that result whatever the write returns; it
+       must skip items already given back when it is called again for the same batch. */
     int (*write)(void *ctx, SyncItem *const *items, size_t n, int64_t deadline_ms, P2nErr *err);
     /* Records every item's result in the queue (and failures in graph_sync_failures). */
     int (*finish)(void *ctx, SyncItem *items, size_t n, P2nErr *err);

@@ -26,6 +26,8 @@ typedef struct Fake {
     int32_t attempts[1000];
     size_t finished;
     int batches_recorded;
+    int give_back;           /* id the write gives back (SYNC_RES_RELEASE) and then succeeds (-1 = none) */
+    int give_back_deadlocks; /* after giving it back, the next N writes fail with a deadlock */
 } Fake;
 
 static int fake_claim(void *ctx, size_t limit, SyncItem **items, size_t *n, P2nErr *err)
@@ -53,6 +55,15 @@ static int fake_write(void *ctx, SyncItem *const *items, size_t n, int64_t deadl
     f->writes++;
     if (n > f->max_write)
         f->max_write = n;
+    for (size_t i = 0; i < n; i++)
+        if (f->give_back >= 0 && atoi(items[i]->entity_id) == f->give_back && items[i]->result != SYNC_RES_RELEASE)
+            items[i]->result = SYNC_RES_RELEASE;
+    if (f->give_back_deadlocks > 0) {
+        f->give_back_deadlocks--;
+        int rc = p2n_err_set(err, P2N_ENEO4J, "deadlock");
+        strcpy(err->neo_code, "Neo.TransientError.Transaction.DeadlockDetected");
+        return rc;
+    }
     if (f->unavailable_writes > 0 || (f->unavailable_after > 0 && f->writes > f->unavailable_after)) {
         if (f->unavailable_writes > 0)
             f->unavailable_writes--;
@@ -106,6 +117,7 @@ static void fake_init(Fake *f, size_t pending)
     for (int p = 0; p < 4; p++)
         f->poison[p] = -1;
     f->flaky_data = -1;
+    f->give_back = -1;
 }
 
 static SyncOps ops_for(Fake *f)
@@ -285,6 +297,32 @@ static void test_statement_failure_is_permanent(void **state)
     assert_true(st.writes <= 1 + 2 * 7);
 }
 
+/* The write gives one item back (its table cannot be read): it stays released, with no attempt
+   consumed, whatever happens to the others (synced here, or retried after deadlocks). */
+static void test_write_gives_items_back(void **state)
+{
+    (void)state;
+    Fake f;
+    fake_init(&f, 10);
+    f.give_back = 4;
+    SyncOps ops = ops_for(&f);
+    SyncPolicy p = quick_policy();
+    SyncBatchStats st;
+    assert_int_equal(sync_run_batch(&ops, &p, 10, &st, NULL), 0);
+    assert_int_equal(f.results[4], SYNC_RES_RELEASE);
+    assert_int_equal(st.released, 1);
+    assert_int_equal(st.synced, 9);
+    /* deadlocks until the attempts are spent: the others retry, the given-back one stays released */
+    fake_init(&f, 10);
+    f.give_back = 4;
+    f.give_back_deadlocks = 100;
+    assert_int_equal(sync_run_batch(&ops, &p, 10, &st, NULL), 0);
+    assert_int_equal(f.results[4], SYNC_RES_RELEASE);
+    assert_int_equal(f.results[3], SYNC_RES_RETRY);
+    assert_int_equal(st.released, 1);
+    assert_int_equal(st.retried, 9);
+}
+
 static void test_unavailable_releases_without_attempt(void **state)
 {
     (void)state;
@@ -334,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_repeating_transient_isolates_culprit),
         cmocka_unit_test(test_repeating_transient_fails_only_culprit),
         cmocka_unit_test(test_statement_failure_is_permanent),
+        cmocka_unit_test(test_write_gives_items_back),
         cmocka_unit_test(test_unavailable_releases_without_attempt),
         cmocka_unit_test(test_unavailable_during_bisection_releases_rest),
     };
