@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/time.h"
 #include "packstream/packstream.h"
 #include "pg/pgutil.h"
 #include "pg/queue.h"
@@ -388,18 +389,54 @@ out:
 static int check_ids(FsEnv *env, const MappingEntity *e, const StrVec *ids, ConflictReport *single,
                      ConflictScanStats *st, P2nErr *err)
 {
-    Found f;
+    Found f, g;
     memset(&f, 0, sizeof(f));
+    memset(&g, 0, sizeof(g));
     f.e = e;
     f.single = single;
     int rc = found_before(env, &f, ids, err);
     if (rc == 0)
         rc = verify_entity(env, e, (const char *const *)ids->v, ids->n, 200, found_visit, &f, err);
-    if (rc == 0 && (f.diff.failed || f.details.failed || f.clean.failed))
+    if (rc == 0 && f.diff.n > 0) {
+        /* A difference is compared once more before it is recorded: one seen once may be a
+           change on its way (a sync in flight, a database away for a moment); only the ids that
+           still differ, and the same way, are flagged. The others agree now and are cleared. */
+        p2n_sleep_ms(200, NULL);
+        g.e = e;
+        if (single) {
+            conflicts_report_free(single);
+            report_init(single);
+            g.single = single;
+        }
+        rc = verify_entity(env, e, (const char *const *)f.diff.v, f.diff.n, 200, found_visit, &g, err);
+        StrVec keep = {0}, keep_det = {0};
+        for (size_t i = 0; rc == 0 && i < f.diff.n; i++) {
+            size_t k = 0;
+            while (k < g.diff.n && strcmp(g.diff.v[k], f.diff.v[i]) != 0)
+                k++;
+            if (k < g.diff.n && strcmp(g.details.v[k], f.details.v[i]) == 0) {
+                strvec_push(&keep, f.diff.v[i]);
+                strvec_push(&keep_det, f.details.v[i]);
+            } else if (k == g.diff.n) {
+                strvec_push(&f.clean, f.diff.v[i]);
+            }
+            /* differing another way: changing right now; neither flagged nor cleared */
+        }
+        strvec_free(&f.diff);
+        strvec_free(&f.details);
+        f.diff = keep;
+        f.details = keep_det;
+    }
+    /* an id on neither side: both sides agree (a flag left from before is cleared) */
+    for (size_t i = 0; rc == 0 && i < ids->n; i++)
+        if (!strvec_has(&f.diff, ids->v[i]) && !strvec_has(&f.clean, ids->v[i]) && !strvec_has(&g.diff, ids->v[i]))
+            strvec_push(&f.clean, ids->v[i]);
+    if (rc == 0 && (f.diff.failed || f.details.failed || f.clean.failed || g.diff.failed || g.details.failed))
         rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
     if (rc == 0)
         rc = found_record(env, &f, st, err);
     found_free(&f);
+    found_free(&g);
     return rc;
 }
 

@@ -38,9 +38,9 @@ void conflicts_report_details(const ConflictReport *r, P2nBuf *b);
 
 /*
  * Recording what a comparison found in graph_sync_status (sql/002): for each checked id that
- * differs, has_conflicts = true and conflict_details, unless the very same details were
- * acknowledged (then has_conflicts stays false); for each id found equal, the conflict columns
- * are cleared. A difference is only recorded for an entity that was synced (or had no queue
+ * differs, and still differs the same way when compared again 200 ms later, has_conflicts = true
+ * and conflict_details, unless the very same details were acknowledged (then has_conflicts stays
+ * false); for each id found equal, or on neither side, the conflict columns are cleared. A difference is only recorded for an entity that was synced (or had no queue
  * row) when the check started and whose version did not move until the check ended (the change
  * log is folded first): an entity with a change in flight is expected to differ for a moment.
  * Uses env->pg2. conflicts_detect records its one entity this way.
