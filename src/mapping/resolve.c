@@ -103,7 +103,7 @@ static MappingCatTable *cat_find(const MappingCatalog *cat, const char *schema, 
 static const char *const CAT_COLUMNS_SQL =
     "SELECT n.nspname, c.relname, a.attname, "
     "       CASE WHEN bt.typcategory = 'A' THEN et.typname ELSE bt.typname END, "
-    "       format_type(a.atttypid, NULL), bt.typcategory = 'A', "
+    "       format_type(a.atttypid, a.atttypmod), bt.typcategory = 'A', "
     "       COALESCE(et.typtype, bt.typtype) = 'e', a.attnotnull "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
