@@ -59,8 +59,9 @@
  *     (MATCH both ends; drawn only when both nodes exist). plan.delete_cypher takes $rows of
  *     mapping_id_encode() maps.
  *     plan.schema[]: idempotent uniqueness constraints / indexes (run once before syncing).
- * Labels, relationship types and property names are backtick-quoted (a backtick doubled);
- * values only ever travel as parameters.
+ * Labels, relationship types and property names are backtick-quoted by mapping_cypher_ident()
+ * (a backtick doubled, a backslash as \u005C) and must be valid UTF-8 (the loader and
+ * mapping_resolve() refuse other names); values only ever travel as parameters.
  */
 #ifndef P2N_MAPPING_H
 #define P2N_MAPPING_H
@@ -325,10 +326,29 @@ int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, 
 int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diags, P2nErr *err);
 
 /* ---- generator helpers ---- */
-/* Appends `name` with each backtick doubled, inside backticks (Cypher). */
+/*
+ * The one escaper of every label, relationship type, property key and schema name that reaches
+ * Cypher text: appends `name` inside backticks so that Neo4j reads back exactly name, whatever it
+ * holds. A backtick is doubled; a backslash is written \u005C, because Neo4j (5.x) replaces every
+ * \uXXXX of a query before it tokenizes, inside quoted names too ("\u0060" there is a backtick
+ * that ends the name); nothing else is special in a quoted name (newlines, "//", quotes...).
+ * A byte that does not start valid UTF-8 is written as U+FFFD, so the output is always valid
+ * UTF-8 and never more than one name; such a name does not read back identical, which is why
+ * mapping_neo4j_name_problem() refuses it at load / resolve time.
+ */
 void mapping_cypher_ident(P2nBuf *b, const char *name);
-/* Appends s as a single-quoted Cypher string literal (backslash escapes for \\ ' and newlines, tabs). */
+/* Appends s as a single-quoted Cypher string literal (backslash escapes for \\ ' and newlines,
+   tabs; invalid UTF-8 as U+FFFD, as above); Neo4j reads back exactly s. */
 void mapping_cypher_string(P2nBuf *b, const char *s);
+/* NULL when name can be a Neo4j label, relationship type or property key that reads back
+   byte-identical through mapping_cypher_ident(); else why not ("is empty", "is not valid UTF-8
+   (byte 0xC3 at offset 4)"), possibly written into buf. */
+const char *mapping_neo4j_name_problem(const char *name, char *buf, size_t size);
+/* The length (1-4) of the valid UTF-8 sequence (RFC 3629: no overlong form, no surrogate, at
+   most U+10FFFF) at s, avail bytes available; 0 when s does not start one. */
+size_t mapping_utf8_seq(const char *s, size_t avail);
+/* The offset of the first byte of s[0..len) that is not valid UTF-8, or SIZE_MAX. */
+size_t mapping_utf8_invalid_at(const char *s, size_t len);
 /* Appends "name" with each double quote doubled (SQL). */
 void mapping_sql_ident(P2nBuf *b, const char *name);
 /* Appends the SQL expression for the entity id of a row named `alias` (e.g. "NEW"). */
@@ -368,9 +388,11 @@ int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P
 /* ---- report ---- */
 /* Appends a readable summary of the graph model (labels, keys, properties, relationships). */
 void mapping_summary(const Mapping *m, P2nBuf *b);
-/* Levenshtein distance (bytes), capped at 255; used for "did you mean". */
-unsigned mapping_levenshtein(const char *a, const char *b);
-/* The candidate closest to s if close enough to be a plausible typo, else NULL. */
+/* Edit distance (bytes; insert, delete, substitute, or swap two neighbours: optimal string
+   alignment), capped at 255; used for "did you mean". */
+unsigned mapping_edit_distance(const char *a, const char *b);
+/* The candidate closest to s (ignoring case; a tie goes to one with s's first letter) if close
+   enough to be a plausible typo, else NULL. */
 const char *mapping_closest(const char *s, const char *const *cands, size_t n);
 
 #endif

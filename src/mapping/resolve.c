@@ -576,6 +576,17 @@ static void resolve_entity(Rs *rs, MappingEntity *e)
     for (size_t c = 0; c < e->ncols; c++) {
         if (e->cols[c].property == NULL)
             continue;
+        char why[96];
+        const char *bad = mapping_neo4j_name_problem(e->cols[c].property, why, sizeof(why));
+        if (bad != NULL) {
+            if (strcmp(e->cols[c].property, e->cols[c].column) == 0)
+                rerr(rs, e->table_line, e, "column \"%s\" cannot be a Neo4j property name: it %s; exclude it or "
+                     "rename it", e->cols[c].column, bad);
+            else
+                rerr(rs, e->table_line, e, "property \"%s\" (column \"%s\") cannot be a Neo4j property name: it %s",
+                     e->cols[c].property, e->cols[c].column, bad);
+            continue;
+        }
         if (strncmp(e->cols[c].property, "_p2n_", 5) == 0)
             rerr(rs, e->table_line, e, "property \"%s\" uses the reserved prefix \"_p2n_\"; rename it",
                  e->cols[c].property);

@@ -71,6 +71,18 @@ static void civic_catalog(MappingCatalog *cat)
     mapping_catalog_add_column(t, "session_id", "int4", false, true);
     mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
 
+    /* a join table with a surrogate key (a table is mapped once: not bills itself) */
+    t = mapping_catalog_add_table(cat, "public", "sponsorships");
+    mapping_catalog_add_column(t, "id", "uuid", false, true);
+    mapping_catalog_add_column(t, "bill_id", "uuid", false, true);
+    mapping_catalog_add_column(t, "sponsor_id", "uuid", false, false);
+    mapping_catalog_add_column(t, "title", "text", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+
+    t = mapping_catalog_add_table(cat, "public", "sessions");
+    mapping_catalog_add_column(t, "id", "int8", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+
     t = mapping_catalog_add_table(cat, "public", "pairs");
     mapping_catalog_add_column(t, "a", "int4", false, true);
     mapping_catalog_add_column(t, "b", "text", false, true);
@@ -196,13 +208,13 @@ static void test_wrong_types(void **state)
         "target entity \"P\" has a composite key; relationships need a single-column key");
     bad(USERS "    convert: {score: float}\n    relationships:\n      - {type: R, column: profile, value: {label: P}}\n",
         "value nodes need scalar values; column \"profile\" has type jsonb");
-    bad("entities:\n  B:\n    table: bills\n    convert: {budget: string}\n  U:\n    table: users\n    convert: {score: float}\n"
-        "relationships:\n  V:\n    table: bills\n    type: T\n    from: {entity: B, column: co_sponsors}\n    to: {entity: U, column: sponsor_id}\n"
+    bad("entities:\n  U:\n    table: users\n    convert: {score: float}\n"
+        "relationships:\n  V:\n    table: bills\n    type: T\n    from: {entity: U, column: co_sponsors}\n    to: {entity: U, column: sponsor_id}\n"
         "    key: id\n    convert: {budget: string}\n",
         "from column \"co_sponsors\" is an array; a join table has one key per row");
     /* int columns may refer to bigint keys */
     MappingCatalog cat;
-    Mapping *m = resolved("entities:\n  Se:\n    table: sittings\n  Si:\n    table: sittings\n    labels: [Si]\n"
+    Mapping *m = resolved("entities:\n  Se:\n    table: sessions\n  Si:\n    table: sittings\n    labels: [Si]\n"
                           "    relationships:\n      - {type: R, column: session_id, to: Se}\n", &cat);
     mapping_free(m);
     mapping_catalog_free(&cat);
@@ -261,7 +273,7 @@ static const char *CIVIC_YAML =
     "relationships:\n"
     "  Vote:\n    table: votes\n    type: VOTED\n    from: {entity: User, column: user_id}\n"
     "    to: {entity: Bill, column: bill_id}\n    rename: {voted_at: at}\n"
-    "  Sponsorship:\n    table: bills\n    type: SPONSORSHIP\n    key: id\n    from: {entity: Bill, column: id}\n"
+    "  Sponsorship:\n    table: sponsorships\n    type: SPONSORSHIP\n    key: id\n    from: {entity: Bill, column: bill_id}\n"
     "    to: {entity: Sponsor, column: sponsor_id}\n    properties: [title]\n";
 
 static void test_generated_node(void **state)
