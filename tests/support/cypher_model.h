@@ -261,4 +261,17 @@ static inline int cm_read_string(const char *q, size_t n, char **val, size_t *vl
     return CM_OK;
 }
 
+/* Names that must round-trip (valid UTF-8, not empty): the initializer of a const char *[]. */
+#define CM_TRICKY_NAMES                                                                             \
+    "x\\u0060:1})WITH n,r MATCH(v:Victim) DETACH DELETE v//", "\\u0060", "\\\\u0060", "\\\\\\u0060", \
+        "\\u+060", "\\uuuu0060", "\\u005C", "\\u005Cu0060", "\\", "\\\\", "a\\b\\nc\\td\\'e\\\"f",    \
+        "\\user", "\\u0000", "\\U00000060", "`", "``", "```", "a`b", "`) DETACH DELETE n //",          \
+        "x` }) MATCH (v) DETACH DELETE v WITH 1 AS `y", "line\nbreak", "cr\rlf\r\n", "tab\there",    \
+        "// not a comment", "/* nor this */", "'single' \"double\"", "{$param}", " ", "  two  ",      \
+        "with space", "dash-ed", "dot.ted", "colon:label", "123", "MATCH", "über straße",             \
+        "日本語のラベル", "emoji \xF0\x9F\x98\x80", "\xE2\x80\xAE" "rtl override",                     \
+        "zero\xE2\x80\x8Bwidth", "\xC2\x85" "nel \xC2\xA0" "nbsp", "\x01\x02\x1B[31mcontrol", "\x7F", \
+        "\xEF\xBF\xBF noncharacter \xF4\x8F\xBF\xBF", "e\xCC\x81 (e + combining acute)",               \
+        "\xC3\xA9 (precomposed)", "\xEF\xBB\xBF" "bom", "\xE2\x80\xA8" "line separator"
+
 #endif
