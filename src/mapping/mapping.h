@@ -122,6 +122,7 @@ typedef struct MappingColumn {
     bool is_array;
     char *pg_type;     /* catalog type name, e.g. "uuid" (element type for arrays) */
     char *sql_type;    /* format_type() form for casts, e.g. "timestamp with time zone" */
+    int max_chars;     /* n of varchar(n) / char(n) (of each element for arrays); -1 for none */
 } MappingColumn;
 
 typedef enum MappingEntityKind {
@@ -284,6 +285,7 @@ typedef struct MappingCatColumn {
     bool is_array;
     bool is_enum;
     bool not_null;
+    int max_chars;  /* n of varchar(n) / char(n), also for arrays and domains; -1 for none */
 } MappingCatColumn;
 
 typedef struct MappingCatTable {
@@ -318,6 +320,20 @@ void mapping_catalog_add_unique(MappingCatTable *t, const char *const *cols, boo
  * On success every entity is resolved and its plan built. Returns 0 or P2N_ECONFIG.
  */
 int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, P2nErr *err);
+
+/* The longest string Neo4j 5.26's range index (uniqueness constraints, the join-table id index)
+   takes as a single-property value, in bytes of UTF-8: a longer key, value-node name or
+   join-table id fails its write with "Property value is too large to index" (measured: 8,164
+   accepted, 8,165 refused; the parts of a composite key share it). */
+#define MAPPING_NEO4J_INDEX_MAX_BYTES 8164
+
+/*
+ * Warnings for a resolved mapping (check prints them; nothing is refused): each key column,
+ * value-node column and join-table key column whose type can hold text longer than
+ * MAPPING_NEO4J_INDEX_MAX_BYTES (text, citext, xml, varchar/char without a limit or over 2,041
+ * characters, ...): a row holding such a value cannot sync. "file:line: entity "E": ..." each.
+ */
+void mapping_limit_warnings(const Mapping *m, MappingDiags *warns);
 
 /*
  * With a live connection: PREPAREs (never runs) each entity's read_sql, which checks the
