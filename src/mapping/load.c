@@ -178,20 +178,20 @@ static char *name_of(Ld *ld, const yaml_node_t *n, const char *what)
 
 /* A name that becomes a Neo4j label, relationship type or property key: non-empty and valid
  * UTF-8 once expanded (a ${VAR} can bring any bytes), so that it reads back identical. */
-static bool neo_name_ok(Ld *ld, const yaml_node_t *n, const char *what, const char *s)
+static bool neo_name_ok(Ld *ld, const yaml_node_t *n, const char *ctx, const char *what, const char *s)
 {
     char why[96];
     const char *p = mapping_neo4j_name_problem(s, why, sizeof(why));
     if (p == NULL)
         return true;
-    lerr(ld, n, "%s cannot be a Neo4j name: it %s", what, p);
+    lerr(ld, n, "%s: %s cannot be a Neo4j name: it %s", ctx, what, p);
     return false;
 }
 
-static char *neo_name(Ld *ld, const yaml_node_t *n, const char *what)
+static char *neo_name(Ld *ld, const yaml_node_t *n, const char *ctx, const char *what)
 {
     char *s = name_of(ld, n, what);
-    if (s != NULL && !neo_name_ok(ld, n, what, s)) {
+    if (s != NULL && !neo_name_ok(ld, n, ctx, what, s)) {
         free(s);
         return NULL;
     }
@@ -633,7 +633,7 @@ static void load_props(Ld *ld, MappingEntity *e, const yaml_node_t *n, const cha
     }
     if ((v = map_get(ld, n, "rename")) != NULL && pair_map(ld, v, "rename", &e->renames, &e->nrenames)) {
         for (size_t i = 0; i < e->nrenames; i++) {
-            if (!neo_name_ok(ld, v, "renamed property", e->renames[i].value))
+            if (!neo_name_ok(ld, v, what, "renamed property", e->renames[i].value))
                 continue;
             if (strncmp(e->renames[i].value, "_p2n_", 5) == 0)
                 lerr(ld, v, "property names starting with \"_p2n_\" are reserved (rename of \"%s\")",
@@ -693,7 +693,7 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         return;
     yaml_node_t *v;
     if ((v = map_get(ld, n, "type")) != NULL)
-        r->type = neo_name(ld, v, "relationship type");
+        r->type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
     if ((v = map_get(ld, n, "column")) != NULL)
@@ -710,10 +710,10 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         if (check_map(ld, val, "value", vkeys, 2)) {
             yaml_node_t *l = map_get(ld, val, "label"), *p = map_get(ld, val, "property");
             if (l)
-                r->value_label = neo_name(ld, l, "value label");
+                r->value_label = neo_name(ld, l, what, "value label");
             else
                 lerr(ld, val, "value needs a label");
-            r->value_property = p ? neo_name(ld, p, "value property") : strdup("name");
+            r->value_property = p ? neo_name(ld, p, what, "value property") : strdup("name");
         }
     } else {
         lerr(ld, n, "%s needs \"to: Entity\" or \"value: {label: L, property: p}\"", what);
@@ -748,9 +748,9 @@ static void load_entity(Ld *ld, MappingEntity *e, const yaml_node_t *k, const ya
             for (size_t i = 0; i < e->nlabels; i++)
                 if (e->labels[i].s)
                     neo_name_ok(ld, v->type == YAML_SEQUENCE_NODE ? node_get(ld, v->data.sequence.items.start[i]) : v,
-                                "label", e->labels[i].s);
+                                what, "label", e->labels[i].s);
     } else {
-        neo_name_ok(ld, k, "label (the entity name)", e->name);
+        neo_name_ok(ld, k, what, "label (the entity name)", e->name);
         e->labels = calloc(1, sizeof(*e->labels));
         if (e->labels) {
             e->labels[0].s = strdup(e->name);
@@ -814,7 +814,7 @@ static void load_link(Ld *ld, MappingEntity *e, const yaml_node_t *k, const yaml
     load_props(ld, e, n, what);
     yaml_node_t *v;
     if ((v = map_get(ld, n, "type")) != NULL)
-        e->rel_type = neo_name(ld, v, "relationship type");
+        e->rel_type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
     char w2[340];

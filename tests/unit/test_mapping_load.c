@@ -536,7 +536,7 @@ static void test_issue18_load(void **state)
     P2nErr err;
     const char *y = "entities:\n  A:\n    table: t\n    labels: ['${BADLABEL}']\n";
     assert_int_equal(mapping_load_string(y, strlen(y), "t.yaml", bad_env_fn, NULL, &bm, &d, &err), P2N_ECONFIG);
-    assert_non_null(strstr(err.msg, "t.yaml:4: label cannot be a Neo4j name: it is not valid UTF-8 (byte 0xC3 at offset 1)"));
+    assert_non_null(strstr(err.msg, "t.yaml:4: entity \"A\": label cannot be a Neo4j name: it is not valid UTF-8 (byte 0xC3 at offset 1)"));
     mapping_diags_free(&d);
     static const char *const where[] = {
         "entities:\n  A:\n    table: t\n    relationships:\n      - {type: '${BADLABEL}', column: c, to: A}\n",
@@ -551,6 +551,7 @@ static void test_issue18_load(void **state)
         assert_int_equal(mapping_load_string(where[i], strlen(where[i]), "t.yaml", bad_env_fn, NULL, &bm, &d, &err),
                          P2N_ECONFIG);
         assert_non_null(strstr(err.msg, "cannot be a Neo4j name: it is not valid UTF-8"));
+        assert_true(strstr(err.msg, "entity \"A\"") != NULL || strstr(err.msg, "relationship \"R\"") != NULL);
         mapping_diags_free(&d);
     }
     y = "entities:\n  A:\n    table: t\n    labels: ['${GOOD}', 'x\\u0060 y']\n";
