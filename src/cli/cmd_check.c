@@ -18,7 +18,9 @@ static void check_help(void)
     printf("usage: pg2neo check [--cypher] [MAPPING]\n\n"
            "Validates a mapping file (default: $P2N_MAPPING, else mapping.yaml) against the live\n"
            "PostgreSQL catalog: every table, column, type and key. Each problem is printed as\n"
-           "file:line with the closest existing name. On success prints the graph model.\n"
+           "file:line with the closest existing name. On success prints the graph model, and warns\n"
+           "(on standard error) about keys and value-node columns that can hold values longer than\n"
+           "Neo4j's index takes (8,164 bytes).\n"
            "Connects to the mapping's source (or DATABASE_URL / PG* variables). Writes nothing.\n\n"
            "  --cypher   also print each entity's read SQL, Cypher statements and constraints\n\n"
            "exit codes: 0 valid, 2 invalid mapping, 1 could not connect or read the catalog\n");
@@ -102,6 +104,11 @@ static int check_run(int argc, char **argv)
         print_diags(&diags, &err);
         rc = CLI_USAGE;
     } else {
+        MappingDiags warns = {0};
+        mapping_limit_warnings(m, &warns);
+        for (size_t i = 0; i < warns.n; i++)
+            cli_errorf("warning: %s", warns.msgs[i]);
+        mapping_diags_free(&warns);
         P2nBuf b;
         p2n_buf_init(&b);
         mapping_summary(m, &b);

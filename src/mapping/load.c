@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,28 @@ static char *name_of(Ld *ld, const yaml_node_t *n, const char *what)
     char *s = scalar(ld, n, what);
     if (s != NULL && s[0] == '\0') {
         lerr(ld, n, "%s must not be empty", what);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A name that becomes a Neo4j label, relationship type or property key: non-empty and valid
+ * UTF-8 once expanded (a ${VAR} can bring any bytes), so that it reads back identical. */
+static bool neo_name_ok(Ld *ld, const yaml_node_t *n, const char *ctx, const char *what, const char *s)
+{
+    char why[96];
+    const char *p = mapping_neo4j_name_problem(s, why, sizeof(why));
+    if (p == NULL)
+        return true;
+    lerr(ld, n, "%s: %s cannot be a Neo4j name: it %s", ctx, what, p);
+    return false;
+}
+
+static char *neo_name(Ld *ld, const yaml_node_t *n, const char *ctx, const char *what)
+{
+    char *s = name_of(ld, n, what);
+    if (s != NULL && !neo_name_ok(ld, n, ctx, what, s)) {
         free(s);
         return NULL;
     }
@@ -610,6 +633,8 @@ static void load_props(Ld *ld, MappingEntity *e, const yaml_node_t *n, const cha
     }
     if ((v = map_get(ld, n, "rename")) != NULL && pair_map(ld, v, "rename", &e->renames, &e->nrenames)) {
         for (size_t i = 0; i < e->nrenames; i++) {
+            if (!neo_name_ok(ld, v, what, "renamed property", e->renames[i].value))
+                continue;
             if (strncmp(e->renames[i].value, "_p2n_", 5) == 0)
                 lerr(ld, v, "property names starting with \"_p2n_\" are reserved (rename of \"%s\")",
                      e->renames[i].key);
@@ -668,7 +693,7 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         return;
     yaml_node_t *v;
     if ((v = map_get(ld, n, "type")) != NULL)
-        r->type = name_of(ld, v, "relationship type");
+        r->type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
     if ((v = map_get(ld, n, "column")) != NULL)
@@ -685,10 +710,10 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         if (check_map(ld, val, "value", vkeys, 2)) {
             yaml_node_t *l = map_get(ld, val, "label"), *p = map_get(ld, val, "property");
             if (l)
-                r->value_label = name_of(ld, l, "value label");
+                r->value_label = neo_name(ld, l, what, "value label");
             else
                 lerr(ld, val, "value needs a label");
-            r->value_property = p ? name_of(ld, p, "value property") : strdup("name");
+            r->value_property = p ? neo_name(ld, p, what, "value property") : strdup("name");
         }
     } else {
         lerr(ld, n, "%s needs \"to: Entity\" or \"value: {label: L, property: p}\"", what);
@@ -719,8 +744,13 @@ static void load_entity(Ld *ld, MappingEntity *e, const yaml_node_t *k, const ya
     load_props(ld, e, n, what);
     yaml_node_t *v;
     if ((v = map_get(ld, n, "labels")) != NULL) {
-        str_list(ld, v, "labels", &e->labels, &e->nlabels);
+        if (str_list(ld, v, "labels", &e->labels, &e->nlabels))
+            for (size_t i = 0; i < e->nlabels; i++)
+                if (e->labels[i].s)
+                    neo_name_ok(ld, v->type == YAML_SEQUENCE_NODE ? node_get(ld, v->data.sequence.items.start[i]) : v,
+                                what, "label", e->labels[i].s);
     } else {
+        neo_name_ok(ld, k, what, "label (the entity name)", e->name);
         e->labels = calloc(1, sizeof(*e->labels));
         if (e->labels) {
             e->labels[0].s = strdup(e->name);
@@ -784,7 +814,7 @@ static void load_link(Ld *ld, MappingEntity *e, const yaml_node_t *k, const yaml
     load_props(ld, e, n, what);
     yaml_node_t *v;
     if ((v = map_get(ld, n, "type")) != NULL)
-        e->rel_type = name_of(ld, v, "relationship type");
+        e->rel_type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
     char w2[340];
@@ -822,6 +852,25 @@ static void check_refs(Ld *ld, Mapping *m)
                 if (ld->nerr++ == 0)
                     snprintf(ld->first, sizeof(ld->first), "%s:%d: the name \"%s\" is used twice",
                              ld->path, e->line, e->name);
+            }
+            /* one table, one entity: the capture triggers (and the logical decoder) queue a
+             * table's changes under one entity type, so a second entity on the table would
+             * replace the first one's triggers and the first would never be captured again */
+            const MappingEntity *o = &m->entities[j];
+            if (e->table && o->table && strcmp(e->table, o->table) == 0 &&
+                strcmp(e->schema ? e->schema : m->source_schema, o->schema ? o->schema : m->source_schema) == 0) {
+                const char *sch = e->schema ? e->schema : m->source_schema;
+                mapping_diags_add(ld->diags, "%s:%d: %s \"%s\": table \"%s.%s\" is already mapped by %s \"%s\" "
+                                  "(line %d); a table can be mapped once, since its capture queues one entity "
+                                  "type (map its other relationships inside that entity, with "
+                                  "\"relationships:\")", ld->path, e->table_line,
+                                  e->kind == MAPPING_NODE ? "entity" : "relationship", e->name, sch, e->table,
+                                  o->kind == MAPPING_NODE ? "entity" : "relationship", o->name, o->table_line);
+                if (ld->nerr++ == 0)
+                    snprintf(ld->first, sizeof(ld->first), "%s:%d: %s \"%s\": table \"%s.%s\" is already mapped "
+                             "by %s \"%s\" (line %d)", ld->path, e->table_line,
+                             e->kind == MAPPING_NODE ? "entity" : "relationship", e->name, sch, e->table,
+                             o->kind == MAPPING_NODE ? "entity" : "relationship", o->name, o->table_line);
             }
             if (e->kind == MAPPING_NODE && m->entities[j].kind == MAPPING_NODE && e->nlabels &&
                 m->entities[j].nlabels && e->labels[0].s && m->entities[j].labels[0].s &&
@@ -1014,6 +1063,28 @@ int mapping_load_string(const char *text, size_t len, const char *path, MappingE
     m->path = strdup(ld.path);
     mapping_defaults(m, &ld);
 
+    /* libyaml reports invalid UTF-8 at line 1 whatever the line: find the byte first (a UTF-16
+       file, which libyaml also reads, starts with its byte order mark) */
+    bool utf16 = len >= 2 && (((uint8_t)text[0] == 0xFF && (uint8_t)text[1] == 0xFE) ||
+                              ((uint8_t)text[0] == 0xFE && (uint8_t)text[1] == 0xFF));
+    size_t bad = utf16 ? SIZE_MAX : mapping_utf8_invalid_at(text, len);
+    if (bad != SIZE_MAX) {
+        int line = 1;
+        size_t bol = 0;
+        for (size_t i = 0; i < bad; i++) {
+            if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
+                line++;
+                bol = i + 1;
+            }
+        }
+        mapping_diags_add(ld.diags, "%s:%d: the file is not valid UTF-8 (byte 0x%02X at column %zu)", ld.path, line,
+                          (unsigned)(uint8_t)text[bad], bad - bol + 1);
+        p2n_err_set(err, P2N_ECONFIG, "%s:%d: the file is not valid UTF-8 (byte 0x%02X at column %zu)", ld.path,
+                    line, (unsigned)(uint8_t)text[bad], bad - bol + 1);
+        mapping_diags_free(&ld.own);
+        mapping_free(m);
+        return P2N_ECONFIG;
+    }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         mapping_free(m);

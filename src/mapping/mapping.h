@@ -59,8 +59,9 @@
  *     (MATCH both ends; drawn only when both nodes exist). plan.delete_cypher takes $rows of
  *     mapping_id_encode() maps.
  *     plan.schema[]: idempotent uniqueness constraints / indexes (run once before syncing).
- * Labels, relationship types and property names are backtick-quoted (a backtick doubled);
- * values only ever travel as parameters.
+ * Labels, relationship types and property names are backtick-quoted by mapping_cypher_ident()
+ * (a backtick doubled, a backslash as \u005C) and must be valid UTF-8 (the loader and
+ * mapping_resolve() refuse other names); values only ever travel as parameters.
  */
 #ifndef P2N_MAPPING_H
 #define P2N_MAPPING_H
@@ -121,6 +122,7 @@ typedef struct MappingColumn {
     bool is_array;
     char *pg_type;     /* catalog type name, e.g. "uuid" (element type for arrays) */
     char *sql_type;    /* format_type() form for casts, e.g. "timestamp with time zone" */
+    int max_chars;     /* n of varchar(n) / char(n) (of each element for arrays); -1 for none */
 } MappingColumn;
 
 typedef enum MappingEntityKind {
@@ -283,6 +285,7 @@ typedef struct MappingCatColumn {
     bool is_array;
     bool is_enum;
     bool not_null;
+    int max_chars;  /* n of varchar(n) / char(n), also for arrays and domains; -1 for none */
 } MappingCatColumn;
 
 typedef struct MappingCatTable {
@@ -318,6 +321,20 @@ void mapping_catalog_add_unique(MappingCatTable *t, const char *const *cols, boo
  */
 int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, P2nErr *err);
 
+/* The longest string Neo4j 5.26's range index (uniqueness constraints, the join-table id index)
+   takes as a single-property value, in bytes of UTF-8: a longer key, value-node name or
+   join-table id fails its write with "Property value is too large to index" (measured: 8,164
+   accepted, 8,165 refused; the parts of a composite key share it). */
+#define MAPPING_NEO4J_INDEX_MAX_BYTES 8164
+
+/*
+ * Warnings for a resolved mapping (check prints them; nothing is refused): each key column,
+ * value-node column and join-table key column whose type can hold text longer than
+ * MAPPING_NEO4J_INDEX_MAX_BYTES (text, citext, xml, varchar/char without a limit or over 2,041
+ * characters, ...): a row holding such a value cannot sync. "file:line: entity "E": ..." each.
+ */
+void mapping_limit_warnings(const Mapping *m, MappingDiags *warns);
+
 /*
  * With a live connection: PREPAREs (never runs) each entity's read_sql, which checks the
  * soft-delete expressions and the casts, reporting file:line. Returns 0 or P2N_ECONFIG.
@@ -325,10 +342,29 @@ int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, 
 int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diags, P2nErr *err);
 
 /* ---- generator helpers ---- */
-/* Appends `name` with each backtick doubled, inside backticks (Cypher). */
+/*
+ * The one escaper of every label, relationship type, property key and schema name that reaches
+ * Cypher text: appends `name` inside backticks so that Neo4j reads back exactly name, whatever it
+ * holds. A backtick is doubled; a backslash is written \u005C, because Neo4j (5.x) replaces every
+ * \uXXXX of a query before it tokenizes, inside quoted names too ("\u0060" there is a backtick
+ * that ends the name); nothing else is special in a quoted name (newlines, "//", quotes...).
+ * A byte that does not start valid UTF-8 is written as U+FFFD, so the output is always valid
+ * UTF-8 and never more than one name; such a name does not read back identical, which is why
+ * mapping_neo4j_name_problem() refuses it at load / resolve time.
+ */
 void mapping_cypher_ident(P2nBuf *b, const char *name);
-/* Appends s as a single-quoted Cypher string literal (backslash escapes for \\ ' and newlines, tabs). */
+/* Appends s as a single-quoted Cypher string literal (backslash escapes for \\ ' and newlines,
+   tabs; invalid UTF-8 as U+FFFD, as above); Neo4j reads back exactly s. */
 void mapping_cypher_string(P2nBuf *b, const char *s);
+/* NULL when name can be a Neo4j label, relationship type or property key that reads back
+   byte-identical through mapping_cypher_ident(); else why not ("is empty", "is not valid UTF-8
+   (byte 0xC3 at offset 4)"), possibly written into buf. */
+const char *mapping_neo4j_name_problem(const char *name, char *buf, size_t size);
+/* The length (1-4) of the valid UTF-8 sequence (RFC 3629: no overlong form, no surrogate, at
+   most U+10FFFF) at s, avail bytes available; 0 when s does not start one. */
+size_t mapping_utf8_seq(const char *s, size_t avail);
+/* The offset of the first byte of s[0..len) that is not valid UTF-8, or SIZE_MAX. */
+size_t mapping_utf8_invalid_at(const char *s, size_t len);
 /* Appends "name" with each double quote doubled (SQL). */
 void mapping_sql_ident(P2nBuf *b, const char *name);
 /* Appends the SQL expression for the entity id of a row named `alias` (e.g. "NEW"). */
@@ -368,9 +404,11 @@ int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P
 /* ---- report ---- */
 /* Appends a readable summary of the graph model (labels, keys, properties, relationships). */
 void mapping_summary(const Mapping *m, P2nBuf *b);
-/* Levenshtein distance (bytes), capped at 255; used for "did you mean". */
-unsigned mapping_levenshtein(const char *a, const char *b);
-/* The candidate closest to s if close enough to be a plausible typo, else NULL. */
+/* Edit distance (bytes; insert, delete, substitute, or swap two neighbours: optimal string
+   alignment), capped at 255; used for "did you mean". */
+unsigned mapping_edit_distance(const char *a, const char *b);
+/* The candidate closest to s (ignoring case; a tie goes to one with s's first letter) if close
+   enough to be a plausible typo, else NULL. */
 const char *mapping_closest(const char *s, const char *const *cands, size_t n);
 
 #endif

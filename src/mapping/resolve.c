@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ MappingCatColumn *mapping_catalog_add_column(MappingCatTable *t, const char *nam
     c->sql_type = strdup(sql);
     c->is_array = is_array;
     c->not_null = not_null;
+    c->max_chars = -1;
     return c;
 }
 
@@ -104,7 +106,8 @@ static const char *const CAT_COLUMNS_SQL =
     "SELECT n.nspname, c.relname, a.attname, "
     "       CASE WHEN bt.typcategory = 'A' THEN et.typname ELSE bt.typname END, "
     "       format_type(a.atttypid, a.atttypmod), bt.typcategory = 'A', "
-    "       COALESCE(et.typtype, bt.typtype) = 'e', a.attnotnull "
+    "       COALESCE(et.typtype, bt.typtype) = 'e', a.attnotnull, "
+    "       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
@@ -152,6 +155,10 @@ int mapping_catalog_load(struct pg_conn *conn, MappingCatalog *cat, P2nErr *err)
             break;
         }
         c->is_enum = PQgetvalue(r, i, 6)[0] == 't';
+        /* varchar(n) and char(n) keep n + 4 in the type modifier */
+        long typmod = strtol(PQgetvalue(r, i, 8), NULL, 10);
+        if ((strcmp(c->type, "varchar") == 0 || strcmp(c->type, "bpchar") == 0) && typmod >= 4 && typmod < INT32_MAX)
+            c->max_chars = (int)(typmod - 4);
         free(c->sql_type);
         c->sql_type = strdup(PQgetvalue(r, i, 4));
     }
@@ -373,6 +380,7 @@ static int add_col(Rs *rs, MappingEntity *e, const MappingCatColumn *c, bool pro
     col->is_array = c->is_array;
     col->pg_type = strdup(c->type);
     col->sql_type = strdup(c->sql_type);
+    col->max_chars = c->max_chars;
     if (property) {
         const char *ren = pair_lookup(e->renames, e->nrenames, c->name, NULL);
         col->property = strdup(ren ? ren : c->name);
@@ -576,6 +584,17 @@ static void resolve_entity(Rs *rs, MappingEntity *e)
     for (size_t c = 0; c < e->ncols; c++) {
         if (e->cols[c].property == NULL)
             continue;
+        char why[96];
+        const char *bad = mapping_neo4j_name_problem(e->cols[c].property, why, sizeof(why));
+        if (bad != NULL) {
+            if (strcmp(e->cols[c].property, e->cols[c].column) == 0)
+                rerr(rs, e->table_line, e, "column \"%s\" cannot be a Neo4j property name: it %s; exclude it or "
+                     "rename it", e->cols[c].column, bad);
+            else
+                rerr(rs, e->table_line, e, "property \"%s\" (column \"%s\") cannot be a Neo4j property name: it %s",
+                     e->cols[c].property, e->cols[c].column, bad);
+            continue;
+        }
         if (strncmp(e->cols[c].property, "_p2n_", 5) == 0)
             rerr(rs, e->table_line, e, "property \"%s\" uses the reserved prefix \"_p2n_\"; rename it",
                  e->cols[c].property);
@@ -665,6 +684,52 @@ int mapping_resolve(Mapping *m, const MappingCatalog *cat, MappingDiags *diags, 
             return rc;
     }
     return 0;
+}
+
+/* ---- limits ---- */
+
+/* Types whose text form is short whatever the value (a few dozen bytes at most). */
+static bool short_type(const MappingColumn *c)
+{
+    static const char *const ok[] = {"int2", "int4", "int8", "oid", "float4", "float8", "bool", "uuid", "date",
+                                     "time", "timetz", "timestamp", "timestamptz", "interval", "inet", "cidr",
+                                     "macaddr", "macaddr8", "money", "name", "char", "numeric"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(c->pg_type, ok[i]) == 0)
+            return true;
+    /* varchar(n) / char(n): n characters of at most 4 bytes */
+    return c->max_chars >= 0 && (long)c->max_chars * 4 <= MAPPING_NEO4J_INDEX_MAX_BYTES;
+}
+
+static void limit_warn(const Mapping *m, const MappingEntity *e, int line, const MappingColumn *c, const char *role,
+                       MappingDiags *warns)
+{
+    if (c == NULL || short_type(c))
+        return;
+    char type[160];
+    if (c->max_chars >= 0)
+        snprintf(type, sizeof(type), "%s(%d)%s", c->pg_type, c->max_chars, c->is_array ? "[]" : "");
+    else
+        snprintf(type, sizeof(type), "%s%s", c->pg_type, c->is_array ? "[]" : "");
+    mapping_diags_add(warns, "%s:%d: %s \"%s\": %s column \"%s\" (%s) can hold values over Neo4j's index "
+                      "limit of %d bytes (UTF-8): a row with a longer value cannot sync (\"Property value is too "
+                      "large to index\")", m->path, line, e->kind == MAPPING_NODE ? "entity" : "relationship",
+                      e->name, role, c->column, type, MAPPING_NEO4J_INDEX_MAX_BYTES);
+}
+
+void mapping_limit_warnings(const Mapping *m, MappingDiags *warns)
+{
+    for (size_t i = 0; i < m->nentities; i++) {
+        const MappingEntity *e = &m->entities[i];
+        if (!e->resolved || e->key_cols == NULL)
+            continue;
+        for (size_t k = 0; k < e->nkeys; k++)
+            limit_warn(m, e, e->keys[k].line, &e->cols[e->key_cols[k]],
+                       e->kind == MAPPING_NODE ? "key" : "key (the relationship's indexed id)", warns);
+        for (size_t r = 0; r < e->nrels; r++)
+            if (e->rels[r].target < 0 && e->rels[r].col >= 0)
+                limit_warn(m, e, e->rels[r].line, &e->cols[e->rels[r].col], "value node", warns);
+    }
 }
 
 int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diags, P2nErr *err)

@@ -1,5 +1,7 @@
-/* Mapping helpers: diagnostics, "did you mean" (Levenshtein), conversion names, quoting. */
+/* Mapping helpers: diagnostics, "did you mean" (edit distance), conversion names, quoting (the one
+ * Cypher identifier escaper every generated statement goes through), UTF-8 checks. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,30 +41,32 @@ void mapping_diags_add(MappingDiags *d, const char *fmt, ...)
         d->msgs[d->n++] = s;
 }
 
-unsigned mapping_levenshtein(const char *a, const char *b)
+unsigned mapping_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 254 || lb > 254)
         return 255;
-    unsigned row[256];
+    /* three rows: two back for a transposition ("lables" -> "labels" is 1, not 2) */
+    unsigned prev2[256], prev[256], cur[256];
     for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned)j;
+        prev[j] = (unsigned)j;
     for (size_t i = 1; i <= la; i++) {
-        unsigned diag = row[0];
-        row[0] = (unsigned)i;
+        cur[0] = (unsigned)i;
         for (size_t j = 1; j <= lb; j++) {
-            unsigned up = row[j];
             unsigned cost = a[i - 1] == b[j - 1] ? 0u : 1u;
-            unsigned v = diag + cost;
-            if (up + 1 < v)
-                v = up + 1;
-            if (row[j - 1] + 1 < v)
-                v = row[j - 1] + 1;
-            row[j] = v;
-            diag = up;
+            unsigned v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+                v = prev2[j - 2] + 1;
+            cur[j] = v;
         }
+        memcpy(prev2, prev, (lb + 1) * sizeof(unsigned));
+        memcpy(prev, cur, (lb + 1) * sizeof(unsigned));
     }
-    return row[lb] > 255 ? 255 : row[lb];
+    return prev[lb] > 255 ? 255 : prev[lb];
 }
 
 static void lower_copy(char *dst, size_t cap, const char *src)
@@ -83,8 +87,10 @@ const char *mapping_closest(const char *s, const char *const *cands, size_t n)
         if (cands[i] == NULL)
             continue;
         lower_copy(lc, sizeof(lc), cands[i]);
-        unsigned d = mapping_levenshtein(ls, lc);
-        if (d < bestd) {
+        unsigned d = mapping_edit_distance(ls, lc);
+        /* a tie goes to the candidate with the same first letter */
+        if (d < bestd || (d == bestd && best != NULL && lc[0] == ls[0] &&
+                          (best[0] | 0x20) != (ls[0] | 0x20))) {
             bestd = d;
             best = cands[i];
         }
@@ -128,30 +134,129 @@ int mapping_conv_parse(const char *s)
     return -1;
 }
 
+size_t mapping_utf8_seq(const char *s, size_t avail)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    if (avail == 0)
+        return 0;
+    if (p[0] < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) { /* 0xC0 and 0xC1 only start overlong forms */
+        n = 2;
+        cp = p[0] & 0x1Fu;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = p[0] & 0x0Fu;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+size_t mapping_utf8_invalid_at(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = mapping_utf8_seq(s + i, len - i);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return SIZE_MAX;
+}
+
+const char *mapping_neo4j_name_problem(const char *name, char *buf, size_t size)
+{
+    if (name == NULL || name[0] == '\0')
+        return "is empty";
+    size_t len = strlen(name);
+    size_t bad = mapping_utf8_invalid_at(name, len);
+    if (bad != SIZE_MAX) {
+        snprintf(buf, size, "is not valid UTF-8 (byte 0x%02X at offset %zu)", (unsigned)(uint8_t)name[bad], bad);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Appends s[0..len) with every byte that does not start a valid UTF-8 sequence written as U+FFFD,
+ * and through esc(): esc returns the replacement of an ASCII byte, or NULL to keep it. */
+static void append_utf8(P2nBuf *b, const char *s, const char *(*esc)(uint8_t c))
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x80) {
+            const char *r = esc(c);
+            if (r != NULL)
+                p2n_buf_append_str(b, r);
+            else
+                p2n_buf_append_byte(b, c);
+            i++;
+            continue;
+        }
+        size_t n = mapping_utf8_seq(s + i, len - i);
+        if (n == 0) {
+            p2n_buf_append_str(b, "\xEF\xBF\xBD"); /* U+FFFD */
+            i++;
+        } else {
+            p2n_buf_append(b, s + i, n);
+            i += n;
+        }
+    }
+}
+
+/* In a backtick-quoted name: a backtick doubled; a backslash as \u005C. Neo4j replaces every
+ * \uXXXX of the query text before it tokenizes (inside quoted names too, where a backslash is
+ * otherwise an ordinary character), and the backslash such an escape produces escapes nothing:
+ * so "\u005C" reads back as one backslash whatever follows, while a raw backslash followed by
+ * "u0060" would be read as a backtick that ends the name. */
+static const char *ident_esc(uint8_t c)
+{
+    if (c == '`')
+        return "``";
+    if (c == '\\')
+        return "\\u005C";
+    return NULL;
+}
+
 void mapping_cypher_ident(P2nBuf *b, const char *name)
 {
     p2n_buf_append_byte(b, '`');
-    for (const char *p = name; *p; p++) {
-        if (*p == '`')
-            p2n_buf_append_byte(b, '`');
-        p2n_buf_append_byte(b, (uint8_t)*p);
-    }
+    append_utf8(b, name, ident_esc);
     p2n_buf_append_byte(b, '`');
+}
+
+/* In a string literal a backslash is an escape character of the lexer as well: "\\" is one
+ * backslash there, and it also keeps the \uXXXX pass away from what follows. */
+static const char *string_esc(uint8_t c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '\'': return "\\'";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default: return NULL;
+    }
 }
 
 void mapping_cypher_string(P2nBuf *b, const char *s)
 {
     p2n_buf_append_byte(b, '\'');
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
-        case '\\': p2n_buf_append_str(b, "\\\\"); break;
-        case '\'': p2n_buf_append_str(b, "\\'"); break;
-        case '\n': p2n_buf_append_str(b, "\\n"); break;
-        case '\r': p2n_buf_append_str(b, "\\r"); break;
-        case '\t': p2n_buf_append_str(b, "\\t"); break;
-        default: p2n_buf_append_byte(b, (uint8_t)*p); break;
-        }
-    }
+    append_utf8(b, s, string_esc);
     p2n_buf_append_byte(b, '\'');
 }
 

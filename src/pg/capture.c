@@ -875,6 +875,14 @@ int pg_capture_install(PGconn *conn, const char *sync_schema, const PgCaptureTab
     int rc = pgu_schema_check(sync_schema, err);
     if (rc < 0)
         return rc;
+    /* the functions and triggers are named by table and queue one entity type: a second entry
+       for a table would replace the first one's, which would then never be captured */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(tables[i].schema, tables[j].schema) == 0 && strcmp(tables[i].table, tables[j].table) == 0)
+                return p2n_err_set(err, P2N_EINVAL, "table \"%s.%s\" is given twice (as %s and as %s); a table's "
+                                   "capture queues one entity type", tables[i].schema, tables[i].table,
+                                   tables[j].entity_type, tables[i].entity_type);
     int version = 0;
     if ((rc = pg_schema_version(conn, sync_schema, &version, err)) < 0)
         return rc;

@@ -82,7 +82,8 @@ int pg_capture_spec_parse(const char *text, PgCaptureSpec *out, P2nErr *err);
 void pg_capture_spec_free(PgCaptureSpec *s);
 
 /* Creates or replaces the capture functions and triggers of each table, and records them in
-   graph_sync_captured_tables. Checks the columns against the catalog first. Runs in one
+   graph_sync_captured_tables. Checks the columns against the catalog first; a table given twice
+   is refused (P2N_EINVAL: its capture queues one entity type). Runs in one
    transaction (its own, or the caller's when one is open). The sync schema must be initialised.
    Tables in logical mode get no trigger (any old ones are dropped) but a place in the publication;
    the replication slot is created first, which needs no transaction to be open. */

@@ -52,6 +52,10 @@ psql -qX "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "INSERT INTO civic.votes VALUES (
 out | grep -q 'invalid table spec' || { out; fail "bad spec message"; }
 [ "$(rc "$bin" triggers install --table civic.nope:X:id)" = 2 ] || fail "missing table must exit 2"
 out | grep -q 'table "civic.nope" does not exist' || { out; fail "missing table message"; }
+# issue 18: one table given as two entity types (the second trigger set replaced the first)
+[ "$(rc "$bin" triggers install --table civic.notes:Note:id --table civic.notes:Memo:id)" = 2 ] ||
+  { out; fail "a table given twice must exit 2"; }
+out | grep -q 'table "civic.notes" is given twice (as Note and as Memo)' || { out; fail "table given twice message"; }
 [ "$(rc "$bin" triggers frobnicate)" = 2 ] || fail "unknown subcommand must exit 2"
 [ "$(rc "$bin" triggers drop)" = 2 ] || fail "drop without tables must exit 2"
 [ "$(rc "$bin" uninstall)" = 2 ] || fail "uninstall without --yes must exit 2"

@@ -39,14 +39,15 @@ psql -X -q -v ON_ERROR_STOP=1 "$db_url" -f "$src/examples/civic/schema.sql" >/de
 export DATABASE_URL=$db_url
 export NEO4J_PASSWORD="cli-secret-$$-pw"
 
-# 1. the civic example validates and prints its model
+# 1. the civic example validates and prints its model (its text[] tags become value nodes: warned)
 out=$("$bin" check "$src/examples/civic/mapping.yaml" 2>&1); rc=$?
 if [ $rc -eq 0 ]; then pass "civic mapping validates"; else fail "civic mapping validates (rc=$rc): $out"; fi
 for want in "is valid: 9 node entities" "(:Sponsor:Person)  entity Sponsor" "(:Governor:Person)" \
             "(:Bill)-[:CO_SPONSORED_BY]->(:Sponsor)  one per element of co_sponsors" \
             "(:Bill)-[:TAGGED]->(:Tag {name})  value node per element of tags" \
             "(:User)-[:VOTED {vote, at}]->(:Bill)" "(:User)-[:BOOKMARKED" "(:Comment)<-[:AUTHORED]-(:User)" \
-            "(:Comment)-[:ON]->(:Bill)" "(:User)-[:INVITED_BY]->(:User)" "removed when: deleted_at IS NOT NULL"; do
+            "(:Comment)-[:ON]->(:Bill)" "(:User)-[:INVITED_BY]->(:User)" "removed when: deleted_at IS NOT NULL" \
+            'entity "Bill": value node column "tags" (text[]) can hold values over'; do
   if grep -qF -- "$want" <<<"$out"; then pass "summary shows $want"; else fail "summary lacks $want"; fi
 done
 if grep -qF "$NEO4J_PASSWORD" <<<"$out"; then fail "password printed"; else pass "password not printed"; fi
@@ -89,6 +90,50 @@ objs=$(psql -X -At "$db_url" -c "SELECT (SELECT count(*) FROM pg_class WHERE rel
 "$bin" check "$src/examples/civic/mapping.yaml" >/dev/null 2>&1
 objs2=$(psql -X -At "$db_url" -c "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace) || '/' || (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace)")
 if [ "$objs" = "$objs2" ]; then pass "check writes nothing ($objs)"; else fail "objects changed: $objs -> $objs2"; fi
+
+# 6. issue 18: a swapped pair suggests the key it came from; invalid UTF-8 at its own line; one
+# table mapped by two entities is refused; keys and value-node columns that can exceed Neo4j's
+# index limit get a warning (the check still passes)
+printf 'entities:\n  User:\n    table: users\n    lables: [U]\n' >"$tmp/lables.yaml"
+out=$("$bin" check "$tmp/lables.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/lables.yaml:4: unknown key \"lables\" in entity \"User\" (did you mean \"labels\"?)" <<<"$out"; then
+  pass "lables suggests labels"
+else fail "lables (rc=$rc): $out"; fi
+printf 'entities:\n  User:\n    table: users\n    labels: [Us\377er]\n' >"$tmp/utf8.yaml"
+out=$("$bin" check "$tmp/utf8.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/utf8.yaml:4: the file is not valid UTF-8 (byte 0xFF at column 16)" <<<"$out"; then
+  pass "invalid UTF-8 reported at its line"
+else fail "invalid UTF-8 (rc=$rc): $out"; fi
+printf 'entities:\n  User:\n    table: users\n  Person:\n    table: users\n' >"$tmp/twice.yaml"
+out=$("$bin" check "$tmp/twice.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/twice.yaml:5: entity \"Person\": table \"public.users\" is already mapped by entity \"User\" (line 3)" <<<"$out"; then
+  pass "two entities on one table refused"
+else fail "two entities on one table (rc=$rc): $out"; fi
+psql -X -q -v ON_ERROR_STOP=1 "$db_url" -c "CREATE TABLE lim_docs (slug text PRIMARY KEY, code varchar(100) UNIQUE NOT NULL,
+  title varchar(5000) UNIQUE NOT NULL, tags text[], kind char(8))" >/dev/null 2>&1 || fail "lim_docs table"
+cat >"$tmp/limits.yaml" <<'YAML'
+entities:
+  Doc:
+    table: lim_docs
+    relationships:
+      - {type: TAGGED, column: tags, value: {label: Tag}}
+      - {type: OF_KIND, column: kind, value: {label: Kind}}
+YAML
+out=$("$bin" check "$tmp/limits.yaml" 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -qF "pg2neo: warning: $tmp/limits.yaml:3: entity \"Doc\": key column \"slug\" (text) can hold values over Neo4j's index limit of 8164 bytes (UTF-8)" <<<"$out" \
+   && grep -qF "value node column \"tags\" (text[]) can hold values over" <<<"$out" \
+   && ! grep -qF "\"kind\"" <<<"$out"; then
+  pass "check warns about a text key and text[] value nodes, not about char(8)"
+else fail "limit warnings (rc=$rc): $out"; fi
+for k in code title; do
+  printf 'entities:\n  Doc:\n    table: lim_docs\n    key: %s\n' $k >"$tmp/limits_$k.yaml"
+done
+out=$("$bin" check "$tmp/limits_title.yaml" 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -qF "key column \"title\" (varchar(5000)) can hold values over" <<<"$out"; then
+  pass "varchar(5000) key: warned (from the catalog's type modifier)"
+else fail "varchar(5000) key (rc=$rc): $out"; fi
+out=$("$bin" check "$tmp/limits_code.yaml" 2>&1); rc=$?
+if [ $rc -eq 0 ] && ! grep -qF "warning" <<<"$out"; then pass "varchar(100) key: no warning"; else fail "varchar(100) key (rc=$rc): $out"; fi
 
 if [ $failures -gt 0 ]; then echo "# $failures failure(s)"; exit 1; fi
 echo "# all passed"

@@ -71,6 +71,18 @@ static void civic_catalog(MappingCatalog *cat)
     mapping_catalog_add_column(t, "session_id", "int4", false, true);
     mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
 
+    /* a join table with a surrogate key (a table is mapped once: not bills itself) */
+    t = mapping_catalog_add_table(cat, "public", "sponsorships");
+    mapping_catalog_add_column(t, "id", "uuid", false, true);
+    mapping_catalog_add_column(t, "bill_id", "uuid", false, true);
+    mapping_catalog_add_column(t, "sponsor_id", "uuid", false, false);
+    mapping_catalog_add_column(t, "title", "text", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+
+    t = mapping_catalog_add_table(cat, "public", "sessions");
+    mapping_catalog_add_column(t, "id", "int8", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+
     t = mapping_catalog_add_table(cat, "public", "pairs");
     mapping_catalog_add_column(t, "a", "int4", false, true);
     mapping_catalog_add_column(t, "b", "text", false, true);
@@ -196,13 +208,13 @@ static void test_wrong_types(void **state)
         "target entity \"P\" has a composite key; relationships need a single-column key");
     bad(USERS "    convert: {score: float}\n    relationships:\n      - {type: R, column: profile, value: {label: P}}\n",
         "value nodes need scalar values; column \"profile\" has type jsonb");
-    bad("entities:\n  B:\n    table: bills\n    convert: {budget: string}\n  U:\n    table: users\n    convert: {score: float}\n"
-        "relationships:\n  V:\n    table: bills\n    type: T\n    from: {entity: B, column: co_sponsors}\n    to: {entity: U, column: sponsor_id}\n"
+    bad("entities:\n  U:\n    table: users\n    convert: {score: float}\n"
+        "relationships:\n  V:\n    table: bills\n    type: T\n    from: {entity: U, column: co_sponsors}\n    to: {entity: U, column: sponsor_id}\n"
         "    key: id\n    convert: {budget: string}\n",
         "from column \"co_sponsors\" is an array; a join table has one key per row");
     /* int columns may refer to bigint keys */
     MappingCatalog cat;
-    Mapping *m = resolved("entities:\n  Se:\n    table: sittings\n  Si:\n    table: sittings\n    labels: [Si]\n"
+    Mapping *m = resolved("entities:\n  Se:\n    table: sessions\n  Si:\n    table: sittings\n    labels: [Si]\n"
                           "    relationships:\n      - {type: R, column: session_id, to: Se}\n", &cat);
     mapping_free(m);
     mapping_catalog_free(&cat);
@@ -261,7 +273,7 @@ static const char *CIVIC_YAML =
     "relationships:\n"
     "  Vote:\n    table: votes\n    type: VOTED\n    from: {entity: User, column: user_id}\n"
     "    to: {entity: Bill, column: bill_id}\n    rename: {voted_at: at}\n"
-    "  Sponsorship:\n    table: bills\n    type: SPONSORSHIP\n    key: id\n    from: {entity: Bill, column: id}\n"
+    "  Sponsorship:\n    table: sponsorships\n    type: SPONSORSHIP\n    key: id\n    from: {entity: Bill, column: bill_id}\n"
     "    to: {entity: Sponsor, column: sponsor_id}\n    properties: [title]\n";
 
 static void test_generated_node(void **state)
@@ -914,6 +926,100 @@ static void test_summary(void **state)
     mapping_catalog_free(&cat);
 }
 
+/* Issue 18: check warns about keys and value-node columns that can exceed Neo4j's index limit;
+ * a column whose name is not valid UTF-8 (a SQL_ASCII database) cannot be a property. */
+static bool has_warning(const MappingDiags *w, const char *want)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strstr(w->msgs[i], want) != NULL)
+            return true;
+    return false;
+}
+
+static void test_limit_warnings(void **state)
+{
+    (void)state;
+    MappingCatalog cat;
+    memset(&cat, 0, sizeof(cat));
+    MappingCatTable *t = mapping_catalog_add_table(&cat, "public", "docs");
+    mapping_catalog_add_column(t, "slug", "text", false, true);
+    mapping_catalog_add_column(t, "code", "varchar", false, true)->max_chars = 2041;
+    mapping_catalog_add_column(t, "title", "varchar", false, true)->max_chars = 2042;
+    mapping_catalog_add_column(t, "tags", "text", true, false);
+    mapping_catalog_add_column(t, "sizes", "int4", true, false);
+    mapping_catalog_add_column(t, "kind", "bpchar", false, false)->max_chars = 10;
+    mapping_catalog_add_column(t, "body", "text", false, false);
+    mapping_catalog_add_unique(t, (const char *const[]){"slug", NULL}, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"code", NULL}, false);
+    mapping_catalog_add_unique(t, (const char *const[]){"title", NULL}, false);
+    t = mapping_catalog_add_table(&cat, "public", "links");
+    mapping_catalog_add_column(t, "a", "text", false, true);
+    mapping_catalog_add_column(t, "b", "varchar", false, true)->max_chars = 20;
+    mapping_catalog_add_unique(t, (const char *const[]){"a", "b", NULL}, true);
+    t = mapping_catalog_add_table(&cat, "public", "codes");
+    mapping_catalog_add_column(t, "code", "varchar", false, true)->max_chars = 2041;
+    mapping_catalog_add_unique(t, (const char *const[]){"code", NULL}, true);
+    const char *yaml;
+    yaml = "entities:\n"
+           "  Doc:\n    table: docs\n"
+           "    relationships:\n"
+           "      - {type: TAGGED, column: tags, value: {label: Tag}}\n"
+           "      - {type: SIZED, column: sizes, value: {label: Size}}\n"
+           "      - {type: OF_KIND, column: kind, value: {label: Kind}}\n"
+           "  Code:\n    table: codes\n"
+           "relationships:\n"
+           "  L:\n    table: links\n    type: L\n    from: {entity: Doc, column: a}\n"
+           "    to: {entity: Code, column: b}\n";
+    Mapping *m = load(yaml);
+    MappingDiags d = {0};
+    P2nErr err;
+    if (mapping_resolve(m, &cat, &d, &err) < 0)
+        fail_msg("resolve: %s", err.msg);
+    MappingDiags w = {0};
+    mapping_limit_warnings(m, &w);
+    for (size_t i = 0; i < w.n; i++)
+        fprintf(stderr, "warning: %s\n", w.msgs[i]);
+    assert_true(has_warning(&w, "g.yaml:3: entity \"Doc\": key column \"slug\" (text) can hold values over Neo4j's "
+                                "index limit of 8164 bytes (UTF-8): a row with a longer value cannot sync "
+                                "(\"Property value is too large to index\")"));
+    assert_true(has_warning(&w, "g.yaml:5: entity \"Doc\": value node column \"tags\" (text[])"));
+    assert_true(has_warning(&w, "relationship \"L\": key (the relationship's indexed id) column \"a\" (text)"));
+    assert_int_equal(w.n, 3); /* not sizes (int4[]), kind (bpchar(10)), b (varchar(20)) nor Code's varchar(2041) */
+    mapping_diags_free(&w);
+    mapping_diags_free(&d);
+    mapping_free(m);
+
+    /* a varchar over 2,041 characters can exceed 8,164 bytes */
+    m = load("entities:\n  Doc:\n    table: docs\n    key: title\n");
+    assert_int_equal(mapping_resolve(m, &cat, &d, &err), 0);
+    mapping_limit_warnings(m, &w);
+    assert_int_equal(w.n, 1);
+    assert_true(has_warning(&w, "g.yaml:4: entity \"Doc\": key column \"title\" (varchar(2042))"));
+    mapping_diags_free(&w);
+    mapping_free(m);
+    m = load("entities:\n  Doc:\n    table: docs\n    key: code\n");
+    assert_int_equal(mapping_resolve(m, &cat, &d, &err), 0);
+    mapping_limit_warnings(m, &w);
+    assert_int_equal(w.n, 0);
+    mapping_free(m);
+    mapping_diags_free(&d);
+    mapping_catalog_free(&cat);
+
+    /* column names that are not valid UTF-8 cannot be properties: refused, naming entity and column */
+    memset(&cat, 0, sizeof(cat));
+    t = mapping_catalog_add_table(&cat, "public", "raw");
+    mapping_catalog_add_column(t, "id", "int4", false, true);
+    mapping_catalog_add_column(t, "caf\xE9", "text", false, false); /* Latin-1 é */
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+    m = load("entities:\n  Raw:\n    table: raw\n");
+    assert_int_equal(mapping_resolve(m, &cat, &d, &err), P2N_ECONFIG);
+    assert_true(has_warning(&d, "g.yaml:3: entity \"Raw\": column \"caf\xE9\" cannot be a Neo4j property name: it is "
+                                "not valid UTF-8 (byte 0xE9 at offset 3); exclude it or rename it"));
+    mapping_diags_free(&d);
+    mapping_free(m);
+    mapping_catalog_free(&cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_encode_link_and_ids),
         cmocka_unit_test(test_capture_columns),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_limit_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -458,12 +458,12 @@ static void test_files(void **state)
     unlink(path);
 }
 
-static void test_closest_and_levenshtein(void **state)
+static void test_closest_and_edit_distance(void **state)
 {
     (void)state;
-    assert_int_equal(mapping_levenshtein("kitten", "sitting"), 3);
-    assert_int_equal(mapping_levenshtein("", "abc"), 3);
-    assert_int_equal(mapping_levenshtein("same", "same"), 0);
+    assert_int_equal(mapping_edit_distance("kitten", "sitting"), 3);
+    assert_int_equal(mapping_edit_distance("", "abc"), 3);
+    assert_int_equal(mapping_edit_distance("same", "same"), 0);
     const char *c[] = {"users", "bills", "sponsors"};
     assert_string_equal(mapping_closest("user", c, 3), "users");
     assert_string_equal(mapping_closest("sponsers", c, 3), "sponsors");
@@ -487,6 +487,81 @@ static void test_aliases_and_hostile_yaml(void **state)
     m_bad("entities:\n  U:\n    table: u\n    labels: [[a]]\n", "labels must be a scalar, not a list");
 }
 
+/* Issue 18, minor: a swapped pair of letters suggests the key it came from; invalid UTF-8 is
+ * reported at its own line; two entities on one table are refused (one trigger set per table:
+ * the second entity's triggers replaced the first's, which was then never captured); a name that
+ * cannot be a Neo4j name (invalid UTF-8 from an environment variable) is refused. */
+static const char *const bad_env[] = {"BADLABEL", "L\xC3(", "GOOD", "G\\u0060ood", NULL};
+
+static const char *bad_env_fn(const char *name, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; bad_env[i]; i += 2)
+        if (strcmp(bad_env[i], name) == 0)
+            return bad_env[i + 1];
+    return NULL;
+}
+
+static void test_issue18_load(void **state)
+{
+    (void)state;
+    m_bad("entities:\n  User:\n    table: users\n    lables: [U]\n",
+          "t.yaml:4: unknown key \"lables\" in entity \"User\" (did you mean \"labels\"?)");
+    m_bad("entities:\n  User:\n    tabel: users\n", "(did you mean \"table\"?)");
+    m_bad("entities:\n  User:\n    table: users\n    relationships:\n      - {tpye: A, column: b, to: User}\n",
+          "(did you mean \"type\"?)");
+    m_bad("entities:\n  User:\n    table: users\n    exlcude: [a]\n", "(did you mean \"exclude\"?)");
+    assert_int_equal(mapping_edit_distance("lables", "labels"), 1);
+    assert_int_equal(mapping_edit_distance("lables", "table"), 2);
+
+    /* invalid UTF-8: the line and column of the first bad byte */
+    m_bad("entities:\n  User:\n    table: users\n    labels: [Us\xFF" "er]\n",
+          "t.yaml:4: the file is not valid UTF-8 (byte 0xFF at column 16)");
+    m_bad("entities:\r\n  User:\r\n    table: us\xC3\n", "t.yaml:3: the file is not valid UTF-8 (byte 0xC3 at column 14)");
+
+    /* two entities, or an entity and a join-table relationship, on one table */
+    m_bad("entities:\n  A:\n    table: t\n  B:\n    table: t\n    labels: [B]\n",
+          "t.yaml:5: entity \"B\": table \"public.t\" is already mapped by entity \"A\" (line 3)");
+    m_bad("source: {schema: s}\nentities:\n  A:\n    table: t\n  B:\n    table: t\n    schema: s\n",
+          "t.yaml:6: entity \"B\": table \"s.t\" is already mapped by entity \"A\" (line 4)");
+    m_bad("entities:\n  A:\n    table: t\nrelationships:\n  R:\n    table: t\n    type: R\n"
+          "    from: {entity: A, column: a}\n    to: {entity: A, column: b}\n",
+          "t.yaml:6: relationship \"R\": table \"public.t\" is already mapped by entity \"A\" (line 3)");
+    Mapping *m = m_ok("entities:\n  A:\n    table: t\n  B:\n    table: t\n    schema: other\n");
+    mapping_free(m);
+
+    /* Neo4j names: valid UTF-8 after ${VAR} expansion; anything else is kept as it is */
+    Mapping *bm = NULL;
+    MappingDiags d = {0};
+    P2nErr err;
+    const char *y = "entities:\n  A:\n    table: t\n    labels: ['${BADLABEL}']\n";
+    assert_int_equal(mapping_load_string(y, strlen(y), "t.yaml", bad_env_fn, NULL, &bm, &d, &err), P2N_ECONFIG);
+    assert_non_null(strstr(err.msg, "t.yaml:4: entity \"A\": label cannot be a Neo4j name: it is not valid UTF-8 (byte 0xC3 at offset 1)"));
+    mapping_diags_free(&d);
+    static const char *const where[] = {
+        "entities:\n  A:\n    table: t\n    relationships:\n      - {type: '${BADLABEL}', column: c, to: A}\n",
+        "entities:\n  A:\n    table: t\n    relationships:\n      - {type: T, column: c, value: {label: '${BADLABEL}'}}\n",
+        "entities:\n  A:\n    table: t\n    relationships:\n      - {type: T, column: c, value: {label: V, property: '${BADLABEL}'}}\n",
+        "entities:\n  A:\n    table: t\n    rename: {c: '${BADLABEL}'}\n",
+        "entities:\n  A:\n    table: t\nrelationships:\n  R:\n    table: r\n    type: '${BADLABEL}'\n"
+        "    from: {entity: A, column: a}\n    to: {entity: A, column: b}\n",
+    };
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        bm = NULL;
+        assert_int_equal(mapping_load_string(where[i], strlen(where[i]), "t.yaml", bad_env_fn, NULL, &bm, &d, &err),
+                         P2N_ECONFIG);
+        assert_non_null(strstr(err.msg, "cannot be a Neo4j name: it is not valid UTF-8"));
+        assert_true(strstr(err.msg, "entity \"A\"") != NULL || strstr(err.msg, "relationship \"R\"") != NULL);
+        mapping_diags_free(&d);
+    }
+    y = "entities:\n  A:\n    table: t\n    labels: ['${GOOD}', 'x\\u0060 y']\n";
+    assert_int_equal(mapping_load_string(y, strlen(y), "t.yaml", bad_env_fn, NULL, &bm, &d, &err), 0);
+    assert_string_equal(bm->entities[0].labels[0].s, "G\\u0060ood");
+    assert_string_equal(bm->entities[0].labels[1].s, "x\\u0060 y");
+    mapping_free(bm);
+    mapping_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,8 +579,9 @@ int main(void)
         cmocka_unit_test(test_password_file),
         cmocka_unit_test(test_collects_all_errors),
         cmocka_unit_test(test_files),
-        cmocka_unit_test(test_closest_and_levenshtein),
+        cmocka_unit_test(test_closest_and_edit_distance),
         cmocka_unit_test(test_aliases_and_hostile_yaml),
+        cmocka_unit_test(test_issue18_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
