@@ -7,7 +7,8 @@
 # names, duplicate json keys and nesting deeper than any parser's limit) is captured, synced with
 # no failed entity, each property read back from Neo4j with its value and type as
 # docs/mapping.md "Type conversions" documents, and verify is clean; again after updates and a
-# full sync. check refuses a property under a map column's prefix. Database values_test, labels VE_*.
+# full sync, and whatever the client's PGOPTIONS. check refuses a property under a map column's
+# prefix. Database values_test, labels VE_*.
 set -euo pipefail
 top=${P2N_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${P2N_BUILD:-$top/build/debug}/pg2neo
@@ -217,6 +218,9 @@ PY
 }
 check_graph first || fail "values in Neo4j after the first sync"
 verified "first sync"
+# the client's environment changes no text form the encoder reads (floats, dates, intervals)
+hostile='-c extra_float_digits=-3 -c DateStyle=SQL,DMY -c IntervalStyle=iso_8601'
+PGOPTIONS=$hostile verified "verify with PGOPTIONS=$hostile"
 
 # updates: new edge values on the same rows (the engine's upsert replaces every property)
 psql -qX "$DATABASE_URL" -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
@@ -224,7 +228,7 @@ UPDATE edge SET j = '{"a": {"b": 2}, "a.b": 1, "a.b~2": 3}' WHERE id = 2;
 UPDATE edge SET md = '{{{1,NULL}},{{NULL,4}}}', d = 'infinity' WHERE id = 4;
 UPDATE edge SET j = '{"l": [-9223372036854775808, 9223372036854775807], "w": [9223372036854775808]}' WHERE id = 6;
 SQL
-synced "after updates"
+PGOPTIONS=$hostile synced "after updates"
 check_graph updated || fail "values in Neo4j after the updates"
 verified "after updates"
 # a full sync reads the same rows through the same conversions: nothing changes
