@@ -654,7 +654,13 @@ static const char *flatten(Flat *f, const char *p, const char *end, int depth)
             if (mem[i].dropped)
                 continue;
             p2n_buf_append_byte(&f->name, '.');
-            p2n_buf_append(&f->name, keys.data + mem[i].koff, mem[i].klen);
+            for (size_t o = 0; o < mem[i].klen; o++) { /* a NUL (json's \u0000) as U+FFFD */
+                uint8_t ch = keys.data[mem[i].koff + o];
+                if (ch == 0)
+                    p2n_buf_append(&f->name, "\xef\xbf\xbd", 3);
+                else
+                    p2n_buf_append_byte(&f->name, ch);
+            }
             if (flatten(f, mem[i].val, end, depth + 1) == NULL)
                 ret = NULL;
             f->name.len = mark;

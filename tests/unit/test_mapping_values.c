@@ -317,7 +317,8 @@ static void test_json_strings(void **state)
 {
     Fx *f = *state;
     enc(f, "js", "{\"k\\\"q\": \"\\u00e9\\ud83d\\ude00\", \"lone\": \"a\\ud800b\\udc00\", \"nul\": \"x\\u0000y\", "
-                 "\"esc\": \"\\/\\b\\f\\n\\r\\t\\\\\", \"raw\": \"é\"}");
+                 "\"esc\": \"\\/\\b\\f\\n\\r\\t\\\\\", \"raw\": \"é\", \"k\\u0000\": 1}");
+    want_int(f, "js.k\xef\xbf\xbd", 1); /* a NUL in a key: U+FFFD (names are C strings to verify) */
     want_str(f, "js.k\"q", "\xc3\xa9\xf0\x9f\x98\x80");
     want_str(f, "js.lone", "a\xef\xbf\xbd" "b\xef\xbf\xbd");
     const PsValue *v = prop(f, "js.nul");
