@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mapping/mapping.h"
+#include "mapping/mapping_int.h"
 #include "packstream/packstream.h"
 
 #define MAP_FLATTEN_MAX_DEPTH 32
@@ -103,6 +104,31 @@ static int hexval(int ch)
     return -1;
 }
 
+/* A decimal text (a float or numeric array element, a scalar of a float column) as a double:
+   1 when it is one, 0 when it is a number beyond the double range, -1 when it is not a number.
+   NaN and the infinities are numbers. */
+static int text_real(const char *s, double *out)
+{
+    if (s[0] == '\0' || isspace((unsigned char)s[0]))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (*end != '\0')
+        return -1;
+    if (isinf(d) && errno == ERANGE)
+        return 0;
+    *out = d;
+    return 1;
+}
+
+/* 'infinity' or '-infinity', the text of an infinite date or timestamp (read_sql gives the
+   text when the value is not finite). */
+static bool is_infinite_text(const char *v)
+{
+    return strcmp(v, "infinity") == 0 || strcmp(v, "-infinity") == 0;
+}
+
 /* A scalar (non-array, non-map) value. */
 static int pack_scalar(Enc *x, const MappingColumn *c, MappingConv conv, const char *v, P2nBuf *b)
 {
@@ -114,13 +140,14 @@ static int pack_scalar(Enc *x, const MappingColumn *c, MappingConv conv, const c
         ps_pack_int(b, i);
         return 0;
     case MAPPING_CONV_FLOAT: {
-        if (v[0] == '\0' || isspace((unsigned char)v[0]))
+        double d;
+        int r = text_real(v, &d);
+        if (r < 0)
             return bad(x, c, "not a number:", v);
-        char *end = NULL;
-        double d = strtod(v, &end);
-        if (*end != '\0')
-            return bad(x, c, "not a number:", v);
-        ps_pack_float(b, d);
+        if (r == 0)
+            ps_pack_string(b, v, strlen(v)); /* a numeric beyond the double range: its exact text */
+        else
+            ps_pack_float(b, d);
         return 0;
     }
     case MAPPING_CONV_BOOL:
@@ -133,6 +160,10 @@ static int pack_scalar(Enc *x, const MappingColumn *c, MappingConv conv, const c
         return 0;
     case MAPPING_CONV_DATETIME:
     case MAPPING_CONV_LOCALDATETIME:
+        if (is_infinite_text(v)) {
+            ps_pack_string(b, v, strlen(v));
+            return 0;
+        }
         if (!parse_epoch(v, &s, &ns))
             return bad(x, c, "not an epoch timestamp:", v);
         if (conv == MAPPING_CONV_DATETIME)
@@ -141,6 +172,10 @@ static int pack_scalar(Enc *x, const MappingColumn *c, MappingConv conv, const c
             ps_pack_local_datetime(b, s, ns);
         return 0;
     case MAPPING_CONV_DATE:
+        if (is_infinite_text(v)) {
+            ps_pack_string(b, v, strlen(v));
+            return 0;
+        }
         if (!parse_i64(v, &i))
             return bad(x, c, "not a day number:", v);
         ps_pack_date(b, i);
@@ -170,177 +205,499 @@ static int pack_scalar(Enc *x, const MappingColumn *c, MappingConv conv, const c
     }
 }
 
-/* Packs one JSON array element as conv; returns 1 when packed, 0 when skipped (null), <0 error. */
-static int pack_json_elem(Enc *x, const MappingColumn *c, MappingConv conv, const json_t *j, P2nBuf *b)
+/* ---- JSON: arrays (read as to_jsonb(...)::text) and `map` documents ----
+ * Read with the scanner of json.c, so that every value PostgreSQL holds converts: see
+ * docs/mapping.md "Type conversions" for the forms. */
+
+/* An integer token (no fraction, no exponent) that fits int64. */
+static bool jnum_int(const char *tok, int64_t *out)
 {
-    if (json_is_null(j))
-        return 0;
+    errno = 0;
+    long long v = strtoll(tok, NULL, 10); /* stops at the token's end: JSON never continues it */
+    if (errno != 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A number token as the nearest double; false when beyond the double range. A value below the
+   range rounds to a subnormal or to zero, as every decimal rounds to its nearest double. */
+static bool jnum_real(const char *tok, double *out)
+{
+    double d = strtod(tok, NULL);
+    if (isinf(d))
+        return false;
+    *out = d;
+    return true;
+}
+
+/* Packs a decoded copy of the string at p; returns its end. */
+static const char *pack_json_string(const char *p, const char *end, P2nBuf *b)
+{
+    P2nBuf s;
+    p2n_buf_init(&s);
+    const char *q = mj_string(p, end, &s);
+    if (q) {
+        ps_pack_string(b, (const char *)s.data, s.len);
+        if (s.failed)
+            b->failed = true;
+    }
+    p2n_buf_free(&s);
+    return q;
+}
+
+/* Packs the compact JSON text of the value at p; returns its end. */
+static const char *pack_json_text(const char *p, const char *end, P2nBuf *b)
+{
+    P2nBuf t;
+    p2n_buf_init(&t);
+    const char *q = mj_skip(p, end, &t);
+    if (q) {
+        ps_pack_string(b, (const char *)t.data, t.len);
+        if (t.failed)
+            b->failed = true;
+    }
+    p2n_buf_free(&t);
+    return q;
+}
+
+/* A number token: an integer within int64 as Integer, any other number as the nearest Float;
+   either beyond its range as String (the token: an exact decimal). Returns its end. */
+static const char *pack_json_number(const char *p, const char *end, P2nBuf *b)
+{
+    bool is_int;
+    const char *q = mj_number(p, end, &is_int);
+    if (q == NULL)
+        return NULL;
+    int64_t i;
+    double d;
+    if (is_int && jnum_int(p, &i))
+        ps_pack_int(b, i);
+    else if (!is_int && jnum_real(p, &d))
+        ps_pack_float(b, d);
+    else
+        ps_pack_string(b, p, (size_t)(q - p));
+    return q;
+}
+
+/* Packs one element of an array column as conv (or its rows: see pack_json_list). Returns the
+   element's end, NULL with x->err set when it does not convert. */
+static const char *pack_json_elem(Enc *x, const MappingColumn *c, MappingConv conv, const char *e, const char *end,
+                                  P2nBuf *b)
+{
+    MjKind k = mj_kind(e, end);
+    const char *q = NULL;
+    bool is_int = false, truth = false;
     switch (conv) {
-    case MAPPING_CONV_INT:
-        if (!json_is_integer(j))
-            return bad(x, c, "array element is not an integer in", "");
-        ps_pack_int(b, (int64_t)json_integer_value(j));
-        return 1;
-    case MAPPING_CONV_FLOAT:
-        if (json_is_number(j)) {
-            ps_pack_float(b, json_number_value(j));
-            return 1;
+    case MAPPING_CONV_INT: {
+        int64_t i;
+        if (k == MJ_NUMBER && (q = mj_number(e, end, &is_int)) != NULL && is_int && jnum_int(e, &i)) {
+            ps_pack_int(b, i);
+            return q;
         }
-        if (json_is_string(j)) { /* to_jsonb(float8[]) writes NaN and infinities as strings */
-            const char *s = json_string_value(j);
-            char *end = NULL;
-            double d = strtod(s, &end);
-            if (*end == '\0' && s[0] != '\0' && (isnan(d) || isinf(d))) {
+        bad(x, c, "array element is not an integer in", "");
+        return NULL;
+    }
+    case MAPPING_CONV_FLOAT: {
+        double d;
+        if (k == MJ_NUMBER && (q = mj_number(e, end, &is_int)) != NULL) {
+            ps_pack_float(b, strtod(e, NULL)); /* a range was checked by pack_json_list */
+            return q;
+        }
+        if (k == MJ_STRING) { /* the element's text: float8/numeric out, NaN and infinities too */
+            P2nBuf s;
+            p2n_buf_init(&s);
+            q = mj_string(e, end, &s);
+            p2n_buf_append_byte(&s, 0);
+            int r = q && !s.failed ? text_real((const char *)s.data, &d) : -1;
+            p2n_buf_free(&s);
+            if (r == 1) {
                 ps_pack_float(b, d);
-                return 1;
+                return q;
             }
         }
-        return bad(x, c, "array element is not a number in", "");
+        bad(x, c, "array element is not a number in", "");
+        return NULL;
+    }
     case MAPPING_CONV_BOOL:
-        if (!json_is_boolean(j))
-            return bad(x, c, "array element is not a boolean in", "");
-        ps_pack_bool(b, json_is_true(j));
-        return 1;
+        if (k == MJ_BOOL && (q = mj_literal(e, end, &truth)) != NULL) {
+            ps_pack_bool(b, truth);
+            return q;
+        }
+        bad(x, c, "array element is not a boolean in", "");
+        return NULL;
     default:
-        if (json_is_string(j)) {
-            ps_pack_string(b, json_string_value(j), json_string_length(j));
-            return 1;
+        if (k == MJ_STRING && (q = pack_json_string(e, end, b)) != NULL)
+            return q;
+        if (k == MJ_NUMBER && (q = mj_number(e, end, &is_int)) != NULL) {
+            ps_pack_string(b, e, (size_t)(q - e)); /* the number's text */
+            return q;
         }
-        if (json_is_array(j) && conv == MAPPING_CONV_STRING) { /* a row of a multi-dimensional array */
-            char *txt = json_dumps(j, JSON_COMPACT);
-            if (txt == NULL)
-                return p2n_err_set(x->err, P2N_ENOMEM, "out of memory");
-            ps_pack_cstr(b, txt);
-            free(txt);
-            return 1;
-        }
-        if (json_is_integer(j) && conv == MAPPING_CONV_STRING) {
-            char tmp[32];
-            snprintf(tmp, sizeof(tmp), "%lld", (long long)json_integer_value(j));
-            ps_pack_cstr(b, tmp);
-            return 1;
-        }
-        return bad(x, c, "array element is not a string in", "");
+        bad(x, c, "array element is not a string in", "");
+        return NULL;
     }
 }
 
-/* A JSON array (text) into a list, nulls dropped (Neo4j lists hold no nulls). */
+/* Would this element of a float list be beyond the double range (a numeric)? */
+static bool float_elem_wide(const char *e, const char *end)
+{
+    double d;
+    bool is_int;
+    if (mj_kind(e, end) == MJ_NUMBER)
+        return mj_number(e, end, &is_int) != NULL && !jnum_real(e, &d);
+    if (mj_kind(e, end) != MJ_STRING)
+        return false;
+    P2nBuf s;
+    p2n_buf_init(&s);
+    bool wide = mj_string(e, end, &s) != NULL && (p2n_buf_append_byte(&s, 0), !s.failed) &&
+                text_real((const char *)s.data, &d) == 0;
+    p2n_buf_free(&s);
+    return wide;
+}
+
+/* An array column (its to_jsonb text) into a list, nulls dropped (Neo4j lists hold no nulls).
+   A multi-dimensional array becomes the list of its rows' JSON text; a float list with a
+   number beyond the double range (numeric) the list of its elements' text. */
 static int pack_json_list(Enc *x, const MappingColumn *c, MappingConv conv, const char *v, P2nBuf *b)
 {
-    json_error_t je;
-    json_t *arr = json_loads(v, JSON_ALLOW_NUL, &je);
-    if (!json_is_array(arr)) {
-        json_decref(arr);
+    const char *end = v + strlen(v), *e;
+    MjIter it;
+    if (!mj_iter_open(&it, mj_ws(v, end), end) || it.close != ']')
         return bad(x, c, "not a JSON array:", v);
+    uint32_t cnt = 0;
+    bool rows = false, wide = false;
+    int r;
+    while ((r = mj_iter_next(&it, NULL, &e)) == 1) {
+        MjKind k = mj_kind(e, end);
+        cnt += k != MJ_NULL;
+        rows = rows || k == MJ_ARRAY;
+        wide = wide || (conv == MAPPING_CONV_FLOAT && float_elem_wide(e, end));
+        if ((it.p = mj_skip(e, end, NULL)) == NULL)
+            break;
     }
-    size_t n = json_array_size(arr), cnt = 0;
-    for (size_t i = 0; i < n; i++)
-        cnt += !json_is_null(json_array_get(arr, i));
-    ps_pack_list_header(b, (uint32_t)cnt);
-    for (size_t i = 0; i < n; i++) {
-        int rc = pack_json_elem(x, c, conv, json_array_get(arr, i), b);
-        if (rc < 0) {
-            json_decref(arr);
-            return rc;
-        }
+    if (r != 0 || mj_ws(it.p, end) != end)
+        return bad(x, c, "not a JSON array:", v);
+    ps_pack_list_header(b, cnt);
+    mj_iter_open(&it, mj_ws(v, end), end);
+    while (mj_iter_next(&it, NULL, &e) == 1) {
+        if (mj_kind(e, end) == MJ_NULL)
+            it.p = e + 4;
+        else if (rows)
+            it.p = pack_json_text(e, end, b);
+        else if ((it.p = pack_json_elem(x, c, wide ? MAPPING_CONV_STRING : conv, e, end, b)) == NULL)
+            return x->err->code;
     }
-    json_decref(arr);
     return 0;
 }
 
-/* Is a JSON array a homogeneous list of scalars Neo4j can store? Returns the json type or -1. */
-static int homogeneous(const json_t *a)
+/* ---- `map`: a JSON document flattened into properties ---- */
+
+/* The property names given so far in one row's map: flattened names that collide get a
+   suffix (see flat_name). Open addressing; names may hold NUL bytes (a \u0000 in a key). */
+typedef struct NameSet {
+    struct NameSlot {
+        char *s; /* malloc(), NULL when free */
+        size_t len;
+    } *slot;
+    size_t cap, n;
+    bool failed;
+} NameSet;
+
+static uint64_t name_hash(const char *s, size_t len)
 {
-    int t = -2;
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v)
-    {
-        int vt = (int)json_typeof(v);
-        if (json_is_true(v) || json_is_false(v))
-            vt = JSON_TRUE;
-        if (json_is_integer(v))
-            vt = JSON_REAL; /* ints and reals mix as floats */
-        if (vt != JSON_STRING && vt != JSON_REAL && vt != JSON_TRUE)
-            return -1;
-        if (t != -2 && t != vt)
-            return -1;
-        t = vt;
-    }
-    return t;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h;
 }
 
-/* Packs a non-null, non-object JSON value as a Neo4j property value. */
-static void pack_json_value(const json_t *j, P2nBuf *b)
+static struct NameSlot *nameset_find(NameSet *ns, const char *s, size_t len)
 {
-    if (json_is_string(j)) {
-        ps_pack_string(b, json_string_value(j), json_string_length(j));
-    } else if (json_is_integer(j)) {
-        ps_pack_int(b, (int64_t)json_integer_value(j));
-    } else if (json_is_real(j)) {
-        ps_pack_float(b, json_real_value(j));
-    } else if (json_is_boolean(j)) {
-        ps_pack_bool(b, json_is_true(j));
-    } else if (json_is_array(j) && homogeneous(j) != -1) {
-        int t = homogeneous(j);
-        ps_pack_list_header(b, (uint32_t)json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            if (t == JSON_STRING)
-                ps_pack_string(b, json_string_value(v), json_string_length(v));
-            else if (t == JSON_TRUE)
-                ps_pack_bool(b, json_is_true(v));
+    size_t i = (size_t)name_hash(s, len) & (ns->cap - 1);
+    while (ns->slot[i].s && !(ns->slot[i].len == len && memcmp(ns->slot[i].s, s, len) == 0))
+        i = (i + 1) & (ns->cap - 1);
+    return &ns->slot[i];
+}
+
+/* Adds a name; false when it was already there (or memory ran out: ns->failed). */
+static bool nameset_add(NameSet *ns, const char *s, size_t len)
+{
+    if (ns->failed)
+        return true;
+    if (2 * (ns->n + 1) > ns->cap) {
+        size_t ncap = ns->cap ? ns->cap * 2 : 32;
+        struct NameSlot *old = ns->slot, *nw = calloc(ncap, sizeof(*nw));
+        if (nw == NULL) {
+            ns->failed = true;
+            return true;
+        }
+        size_t ocap = ns->cap;
+        ns->slot = nw;
+        ns->cap = ncap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].s)
+                *nameset_find(ns, old[i].s, old[i].len) = old[i];
+        free(old);
+    }
+    struct NameSlot *sl = nameset_find(ns, s, len);
+    if (sl->s)
+        return false;
+    if ((sl->s = malloc(len + 1)) == NULL) {
+        ns->failed = true;
+        return true;
+    }
+    memcpy(sl->s, s, len);
+    sl->len = len;
+    ns->n++;
+    return true;
+}
+
+static void nameset_free(NameSet *ns)
+{
+    for (size_t i = 0; i < ns->cap; i++)
+        free(ns->slot[i].s);
+    free(ns->slot);
+}
+
+/* Packs a property name, unique within the row: a name already given (two JSON paths that
+   flatten to one name, `{"a.b": 1, "a": {"b": 2}}`) gets the first free suffix ~2, ~3, ...
+   Names are given in column order, then in document order (jsonb's: shorter keys first). */
+static void flat_name(NameSet *ns, const char *s, size_t len, P2nBuf *b)
+{
+    if (nameset_add(ns, s, len)) {
+        ps_pack_string(b, s, len);
+        return;
+    }
+    P2nBuf t;
+    p2n_buf_init(&t);
+    for (unsigned n = 2;; n++) {
+        p2n_buf_reset(&t);
+        p2n_buf_append(&t, s, len);
+        p2n_buf_printf(&t, "~%u", n);
+        if (t.failed || nameset_add(ns, (const char *)t.data, t.len))
+            break;
+    }
+    ps_pack_string(b, (const char *)t.data, t.len);
+    if (t.failed)
+        b->failed = true;
+    p2n_buf_free(&t);
+}
+
+/* A non-null, non-object JSON value (or an object nested too deep) as one property value:
+   strings, booleans, numbers as pack_json_number; an array of strings, of booleans, of
+   integers (within int64) or of numbers (floats: only when every integer in it is exact as a
+   double) as a list; any other array, and an object, as its compact JSON text. */
+static const char *pack_json_value(const char *p, const char *end, P2nBuf *b)
+{
+    bool truth;
+    const char *q;
+    switch (mj_kind(p, end)) {
+    case MJ_STRING:
+        return pack_json_string(p, end, b);
+    case MJ_NUMBER:
+        return pack_json_number(p, end, b);
+    case MJ_BOOL:
+        if ((q = mj_literal(p, end, &truth)) != NULL)
+            ps_pack_bool(b, truth);
+        return q;
+    case MJ_ARRAY:
+        break;
+    default:
+        return pack_json_text(p, end, b);
+    }
+    enum { EL_STR = 1, EL_BOOL = 2, EL_INT = 4, EL_REAL = 8, EL_WIDE = 16, EL_OTHER = 32 };
+    unsigned mask = 0;
+    uint32_t n = 0;
+    MjIter it;
+    const char *e;
+    int r;
+    mj_iter_open(&it, p, end);
+    while ((r = mj_iter_next(&it, NULL, &e)) == 1) {
+        bool is_int;
+        int64_t i;
+        double d;
+        switch (mj_kind(e, end)) {
+        case MJ_STRING:
+            q = mj_string(e, end, NULL);
+            mask |= EL_STR;
+            break;
+        case MJ_BOOL:
+            q = mj_literal(e, end, &truth);
+            mask |= EL_BOOL;
+            break;
+        case MJ_NUMBER:
+            q = mj_number(e, end, &is_int);
+            if (q && is_int && jnum_int(e, &i))
+                mask |= EL_INT | (i > (1LL << 53) || i < -(1LL << 53) ? EL_WIDE : 0u);
+            else if (q && !is_int && jnum_real(e, &d))
+                mask |= EL_REAL;
             else
-                ps_pack_float(b, json_number_value(v));
+                mask |= EL_OTHER;
+            break;
+        default:
+            q = mj_skip(e, end, NULL);
+            mask |= EL_OTHER;
+            break;
         }
-    } else { /* nested or mixed arrays, objects too deep: the JSON text */
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-        ps_pack_cstr(b, s ? s : "");
-        free(s);
+        if ((it.p = q) == NULL)
+            return NULL;
+        n++;
     }
+    if (r != 0)
+        return NULL;
+    bool ints = (mask & EL_INT) && (mask & ~(unsigned)(EL_INT | EL_WIDE)) == 0;
+    bool reals = (mask & EL_REAL) && (mask & ~(unsigned)(EL_INT | EL_REAL)) == 0;
+    if (!(mask == 0 || mask == EL_STR || mask == EL_BOOL || ints || reals))
+        return pack_json_text(p, end, b); /* nested, mixed, nulls, beyond int64 or double */
+    ps_pack_list_header(b, n);
+    mj_iter_open(&it, p, end);
+    while (mj_iter_next(&it, NULL, &e) == 1) {
+        if (reals) {
+            bool is_int;
+            it.p = mj_number(e, end, &is_int);
+            ps_pack_float(b, strtod(e, NULL));
+        } else if (ints) {
+            it.p = pack_json_number(e, end, b);
+        } else {
+            it.p = pack_json_value(e, end, b); /* a string or a boolean */
+        }
+    }
+    return it.p;
 }
 
-/* Flattens a JSON value into entries `prefix[.key...]: value`; counts entries written. */
-static void flatten(const char *prefix, json_t *j, P2nBuf *b, uint32_t *count, int depth)
+typedef struct Flat {
+    P2nBuf *b;       /* the properties map being written */
+    uint32_t *count; /* its entries */
+    NameSet *names;
+    P2nBuf name;     /* the current path: property.key.key... */
+} Flat;
+
+/* A member of an object being flattened. */
+typedef struct FlatMember {
+    size_t koff, klen; /* the decoded key, in the keys buffer */
+    const uint8_t *k;  /* keys.data + koff, once every key is in */
+    const char *val;
+    size_t pos;
+    bool dropped;
+} FlatMember;
+
+static int flat_cmp(const void *a, const void *b)
 {
-    if (json_is_null(j))
-        return;
-    if (json_is_object(j) && depth < MAP_FLATTEN_MAX_DEPTH) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v)
-        {
-            P2nBuf p;
-            p2n_buf_init(&p);
-            p2n_buf_printf(&p, "%s.%s", prefix, k);
-            if (!p.failed)
-                flatten((const char *)p.data, v, b, count, depth + 1);
-            p2n_buf_free(&p);
-        }
-        return;
-    }
-    ps_pack_cstr(b, prefix);
-    (*count)++;
-    pack_json_value(j, b);
+    const FlatMember *x = *(const FlatMember *const *)a, *y = *(const FlatMember *const *)b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = n ? memcmp(x->k, y->k, n) : 0;
+    if (c == 0)
+        c = x->klen < y->klen ? -1 : x->klen > y->klen;
+    return c != 0 ? c : x->pos < y->pos ? -1 : 1;
 }
 
-/* One property: appends key + value entries to b, counting them. */
-static int pack_property(Enc *x, const MappingColumn *c, const char *v, P2nBuf *b, uint32_t *count)
+/* Flattens the value at p under f->name: an object (up to MAP_FLATTEN_MAX_DEPTH levels) into
+   one entry per member, `name.key`, anything else into one entry `name`; JSON nulls give no
+   entry. Returns the value's end; NULL when it is not JSON. */
+static const char *flatten(Flat *f, const char *p, const char *end, int depth)
+{
+    MjKind k = mj_kind(p, end);
+    bool truth;
+    if (k == MJ_NULL)
+        return mj_literal(p, end, &truth);
+    if (k != MJ_OBJECT || depth >= MAP_FLATTEN_MAX_DEPTH) {
+        flat_name(f->names, (const char *)f->name.data, f->name.len, f->b);
+        (*f->count)++;
+        return pack_json_value(p, end, f->b);
+    }
+    /* collect the members first: of a key given twice in one object (json keeps both), the
+       last counts, as in PostgreSQL (->, ::jsonb) */
+    MjIter it;
+    mj_iter_open(&it, p, end);
+    P2nBuf keys, key;
+    p2n_buf_init(&keys);
+    p2n_buf_init(&key);
+    FlatMember *mem = NULL;
+    FlatMember **order = NULL;
+    size_t nm = 0, cap = 0;
+    const char *v, *ret = NULL;
+    int r;
+    while ((r = mj_iter_next(&it, &key, &v)) == 1) {
+        if ((it.p = mj_skip(v, end, NULL)) == NULL)
+            break;
+        if (nm == cap) {
+            FlatMember *nw = realloc(mem, (cap = cap ? cap * 2 : 16) * sizeof(*mem));
+            if (nw == NULL) {
+                f->b->failed = true;
+                r = -2;
+                break;
+            }
+            mem = nw;
+        }
+        mem[nm] = (FlatMember){keys.len, key.len, NULL, v, nm, false};
+        nm++;
+        p2n_buf_append(&keys, key.data, key.len);
+    }
+    if (r == 0 && nm > 1) {
+        if (!keys.failed && (order = malloc(nm * sizeof(*order))) != NULL) {
+            for (size_t i = 0; i < nm; i++) {
+                mem[i].k = keys.data + mem[i].koff;
+                order[i] = &mem[i];
+            }
+            qsort(order, nm, sizeof(*order), flat_cmp);
+            for (size_t i = 0; i + 1 < nm; i++)
+                order[i]->dropped = order[i]->klen == order[i + 1]->klen &&
+                                    (order[i]->klen == 0 || memcmp(order[i]->k, order[i + 1]->k, order[i]->klen) == 0);
+        } else {
+            f->b->failed = true;
+        }
+    }
+    if (r == 0) {
+        ret = it.p;
+        size_t mark = f->name.len;
+        for (size_t i = 0; i < nm && ret; i++) {
+            if (mem[i].dropped)
+                continue;
+            p2n_buf_append_byte(&f->name, '.');
+            for (size_t o = 0; o < mem[i].klen; o++) { /* a NUL (json's \u0000) as U+FFFD */
+                uint8_t ch = keys.data[mem[i].koff + o];
+                if (ch == 0)
+                    p2n_buf_append(&f->name, "\xef\xbf\xbd", 3);
+                else
+                    p2n_buf_append_byte(&f->name, ch);
+            }
+            if (flatten(f, mem[i].val, end, depth + 1) == NULL)
+                ret = NULL;
+            f->name.len = mark;
+        }
+    }
+    free(order);
+    free(mem);
+    p2n_buf_free(&keys);
+    p2n_buf_free(&key);
+    return ret;
+}
+
+/* One property: appends key + value entries to b, counting them. names is NULL when the entity
+   has no `map` column (no name can collide: check refuses two columns with one property). */
+static int pack_property(Enc *x, const MappingColumn *c, const char *v, P2nBuf *b, uint32_t *count, NameSet *names)
 {
     if (v == NULL)
         return 0; /* absent from r.p: SET n = r.p removes it */
     if (c->conv == MAPPING_CONV_MAP && !c->is_array) {
-        json_error_t je;
-        json_t *j = json_loads(v, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-        if (j == NULL)
+        const char *end = v + strlen(v);
+        Flat f = {b, count, names, {0}};
+        p2n_buf_init(&f.name);
+        p2n_buf_append_str(&f.name, c->property);
+        const char *q = flatten(&f, mj_ws(v, end), end, 0); /* an object spreads; anything else is one value */
+        if (f.name.failed)
+            b->failed = true;
+        p2n_buf_free(&f.name);
+        if (q == NULL && b->failed)
+            return p2n_err_set(x->err, P2N_ENOMEM, "out of memory");
+        if (q == NULL || mj_ws(q, end) != end)
             return bad(x, c, "not JSON:", v);
-        flatten(c->property, j, b, count, 0); /* an object spreads; anything else is one value */
-        json_decref(j);
         return 0;
     }
-    ps_pack_cstr(b, c->property);
+    if (names)
+        flat_name(names, c->property, strlen(c->property), b);
+    else
+        ps_pack_cstr(b, c->property);
     (*count)++;
     if (c->is_array)
         return pack_json_list(x, c, c->conv, v, b);
@@ -352,15 +709,23 @@ static int pack_props(Enc *x, const MappingEntity *e, const char *const *vals, P
     P2nBuf p;
     p2n_buf_init(&p);
     uint32_t count = 0;
+    NameSet names = {0}, *np = NULL;
+    for (size_t i = 0; i < e->ncols && np == NULL; i++)
+        if (e->cols[i].property && e->cols[i].conv == MAPPING_CONV_MAP && !e->cols[i].is_array)
+            np = &names;
     for (size_t i = 0; i < e->ncols; i++) {
         if (e->cols[i].property == NULL)
             continue;
-        int rc = pack_property(x, &e->cols[i], vals[2 + i], &p, &count);
+        int rc = pack_property(x, &e->cols[i], vals[2 + i], &p, &count, np);
         if (rc < 0) {
+            nameset_free(&names);
             p2n_buf_free(&p);
             return rc;
         }
     }
+    if (names.failed)
+        p.failed = true;
+    nameset_free(&names);
     ps_pack_map_header(out, count);
     if (p.failed)
         out->failed = true;

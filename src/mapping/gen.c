@@ -48,10 +48,10 @@ static void col_expr(P2nBuf *b, const MappingColumn *c)
     if (c->is_array) {
         p2n_buf_append_str(b, "to_jsonb(");
         col_ref(b, "t", c->column);
-        if (c->conv == MAPPING_CONV_STRING)
+        /* floats as their text too: exact (to_jsonb drops -0's sign), and a numeric beyond the
+           double range is no error (a ::float8[] cast fails the whole read) */
+        if (c->conv == MAPPING_CONV_STRING || c->conv == MAPPING_CONV_FLOAT)
             p2n_buf_append_str(b, "::text[]");
-        else if (c->conv == MAPPING_CONV_FLOAT && strcmp(c->pg_type, "numeric") == 0)
-            p2n_buf_append_str(b, "::float8[]");
         p2n_buf_append_str(b, ")::text");
         return;
     }
@@ -60,16 +60,24 @@ static void col_expr(P2nBuf *b, const MappingColumn *c)
     case MAPPING_CONV_LOCALDATETIME:
         p2n_buf_append_str(b, "CASE WHEN isfinite(");
         col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") THEN extract(epoch FROM ");
+        /* from 2000-01-01 (PostgreSQL's own epoch): extract(epoch FROM t) itself overflows and
+           rounds in the last centuries of the range (year 294276) */
+        p2n_buf_append_str(b, ") THEN (extract(epoch FROM ");
         col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") END");
+        p2n_buf_append_str(b, c->conv == MAPPING_CONV_DATETIME ? " - TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+                                                               : " - TIMESTAMP '2000-01-01 00:00:00'");
+        p2n_buf_append_str(b, ") + 946684800)::text ELSE "); /* 'infinity', '-infinity' */
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, "::text END");
         break;
     case MAPPING_CONV_DATE:
         p2n_buf_append_str(b, "CASE WHEN isfinite(");
         col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") THEN ");
+        p2n_buf_append_str(b, ") THEN (");
         col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, " - DATE '1970-01-01' END");
+        p2n_buf_append_str(b, " - DATE '1970-01-01')::text ELSE ");
+        col_ref(b, "t", c->column);
+        p2n_buf_append_str(b, "::text END");
         break;
     case MAPPING_CONV_BYTES:
         p2n_buf_append_str(b, "encode(");

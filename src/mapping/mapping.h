@@ -80,6 +80,11 @@
 /* The start of every write statement (and of the engine's revival check): plan once, never
    replan — their plans do not depend on the statistics (gen.c explains). */
 #define MAPPING_CYPHER_PLAN_ONCE "CYPHER replan=skip\n"
+/* What every connection that reads mapped rows (read_sql) sets first, so that the text forms
+   the encoder parses never depend on the client's environment (PGOPTIONS, PGDATESTYLE...):
+   floats shortest and exact, dates and timestamps in ISO form (DateStyle's field order for input
+   is kept), intervals in the postgres style. */
+#define MAPPING_SESSION_SQL "SET extra_float_digits = 1; SET DateStyle = ISO; SET IntervalStyle = postgres"
 /* Limits of the loader (hostile files). */
 #define MAPPING_MAX_FILE_SIZE (4u * 1024u * 1024u)
 #define MAPPING_MAX_ITEMS 10000u

@@ -602,6 +602,19 @@ static void resolve_entity(Rs *rs, MappingEntity *e)
             if (e->cols[d].property && strcmp(e->cols[d].property, e->cols[c].property) == 0)
                 rerr(rs, e->table_line, e, "two columns (\"%s\", \"%s\") become property \"%s\"", e->cols[d].column,
                      e->cols[c].column, e->cols[c].property);
+        /* a `map` column's flattened keys are <property>.<key>: another property under that
+           prefix would collide with them (the encoder would then suffix one, see encode.c) */
+        for (size_t d = 0; d < e->ncols; d++) {
+            const MappingColumn *mc = &e->cols[d];
+            if (d == c || mc->property == NULL || mc->conv != MAPPING_CONV_MAP || mc->is_array)
+                continue;
+            size_t n = strlen(mc->property);
+            if (strncmp(e->cols[c].property, mc->property, n) == 0 && e->cols[c].property[n] == '.')
+                rerr(rs, e->table_line, e,
+                     "property \"%s\" (column \"%s\") can collide with the flattened keys of column \"%s\" "
+                     "(convert: map makes \"%s.<key>\" properties); rename one of them",
+                     e->cols[c].property, e->cols[c].column, mc->column, mc->property);
+        }
     }
     if (rs->nerr == err_before)
         e->resolved = true;

@@ -150,7 +150,7 @@ static int pg_ensure(P2nService *s, P2nErr *err)
         return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
     }
     PQsetNoticeProcessor(c, p2n_log_pg_notice, NULL); /* notices as log lines, in the log format */
-    PQclear(PQexec(c, "SET application_name = 'pg2neo'"));
+    PQclear(PQexec(c, "SET application_name = 'pg2neo'; " MAPPING_SESSION_SQL));
     /* The daemon's own writes (fold, claim, mark synced, batch and failure rows) need not wait
        for a WAL flush: a crash of PostgreSQL can undo only the last of them, and each is redone
        (a lost fold is folded again from the log it had not yet deleted, a lost claim or mark sends

@@ -25,7 +25,7 @@ static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
         PQfinish(c);
         return p2n_err_set(err, P2N_EIO, "could not connect to PostgreSQL: %s", msg);
     }
-    PQclear(PQexec(c, "SET application_name = 'pg2neo ops'; SET client_min_messages = warning"));
+    PQclear(PQexec(c, "SET application_name = 'pg2neo ops'; SET client_min_messages = warning; " MAPPING_SESSION_SQL));
     *out = c;
     return 0;
 }

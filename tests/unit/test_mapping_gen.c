@@ -286,7 +286,7 @@ static void test_generated_node(void **state)
     assert_string_equal(u->plan.read_sql,
                         "SELECT t.\"id\"::text AS \"_p2n_id\", COALESCE((deleted_at IS NOT NULL), false) AS \"_p2n_deleted\", "
                         "t.\"id\"::text, t.\"display_name\"::text, t.\"reputation\", t.\"profile\"::text, "
-                        "CASE WHEN isfinite(t.\"deleted_at\") THEN extract(epoch FROM t.\"deleted_at\") END, "
+                        "CASE WHEN isfinite(t.\"deleted_at\") THEN (extract(epoch FROM t.\"deleted_at\" - TIMESTAMPTZ '2000-01-01 00:00:00+00') + 946684800)::text ELSE t.\"deleted_at\"::text END, "
                         "t.\"score\"::text, CASE WHEN EXISTS (SELECT 1 FROM \"public\".\"users\" AS _p2n_x WHERE "
                         "_p2n_x.\"id\" = t.\"invited_by\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
                         "THEN t.\"invited_by\"::text END, "
@@ -365,8 +365,8 @@ static void test_generated_rels(void **state)
         if (strcmp(b->cols[i].column, "tags") == 0 || strcmp(b->cols[i].column, "co_sponsors") == 0)
             assert_null(b->cols[i].property);
     /* arrays that are properties: JSON with typed elements */
-    assert_non_null(strstr(b->plan.read_sql, "to_jsonb(t.\"scores\")::text, to_jsonb(t.\"flags\")::text, to_jsonb(t.\"counts\")::text"));
-    assert_non_null(strstr(b->plan.read_sql, "CASE WHEN isfinite(t.\"introduced_on\") THEN t.\"introduced_on\" - DATE '1970-01-01' END"));
+    assert_non_null(strstr(b->plan.read_sql, "to_jsonb(t.\"scores\"::text[])::text, to_jsonb(t.\"flags\")::text, to_jsonb(t.\"counts\")::text"));
+    assert_non_null(strstr(b->plan.read_sql, "CASE WHEN isfinite(t.\"introduced_on\") THEN (t.\"introduced_on\" - DATE '1970-01-01')::text ELSE t.\"introduced_on\"::text END"));
     assert_non_null(strstr(b->plan.read_sql, "t.\"budget\", "));
     /* value-node constraint */
     assert_int_equal(b->plan.nschema, 2);
@@ -387,7 +387,7 @@ static void test_generated_link_and_composite(void **state)
                         "WHERE _p2n_x.\"id\" = t.\"user_id\" AND NOT COALESCE((deleted_at IS NOT NULL), false)) "
                         "OR t.\"bill_id\" IS NULL AS \"_p2n_deleted\", "
                         "t.\"user_id\", t.\"bill_id\", t.\"vote\"::text, "
-                        "CASE WHEN isfinite(t.\"voted_at\") THEN extract(epoch FROM t.\"voted_at\") END, "
+                        "CASE WHEN isfinite(t.\"voted_at\") THEN (extract(epoch FROM t.\"voted_at\" - TIMESTAMPTZ '2000-01-01 00:00:00+00') + 946684800)::text ELSE t.\"voted_at\"::text END, "
                         "t.\"user_id\"::text, t.\"bill_id\"::text, "
                         "t.\"user_id\" IS NOT NULL AND t.\"bill_id\" IS NOT NULL AS \"_p2n_hold\" "
                         "FROM unnest($1::text[]) AS _p2n_ids(_p2n_id) JOIN \"public\".\"votes\" AS t ON "
@@ -744,7 +744,17 @@ static void test_encode_types(void **state)
     decode(&d, &b);
     assert_string_equal(get(&d.v, "r2")->u.list.items[1].u.str.data, "[\"c\",null]");
     ps_arena_free(&d.arena);
-    vals[2 + col_of(e, "counts", true)] = "[[1, 2]]";
+    /* any multi-dimensional array: the list of its rows' JSON text */
+    vals[2 + col_of(e, "counts", true)] = "[[1, 2], [3, null]]";
+    p2n_buf_reset(&b);
+    assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), 0);
+    decode(&d, &b);
+    const PsValue *rows = get(get(&d.v, "p"), "counts");
+    assert_int_equal(rows->u.list.len, 2);
+    assert_string_equal(rows->u.list.items[0].u.str.data, "[1,2]");
+    assert_string_equal(rows->u.list.items[1].u.str.data, "[3,null]");
+    ps_arena_free(&d.arena);
+    vals[2 + col_of(e, "counts", true)] = "[1.5]";
     assert_int_equal(mapping_row_encode_values(e, vals, n, 5, &b, &err), P2N_EINVAL);
     assert_non_null(strstr(err.msg, "column \"counts\": array element is not an integer"));
     vals[2 + col_of(e, "flags", true)] = "{}";
