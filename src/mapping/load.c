@@ -696,15 +696,20 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         r->type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
-    if ((v = map_get(ld, n, "column")) != NULL)
+    r->column_line = r->to_line = r->line;
+    if ((v = map_get(ld, n, "column")) != NULL) {
         r->column = name_of(ld, v, "relationship column");
+        r->column_line = node_line(v);
+    }
     else
         lerr(ld, n, "%s has no column", what);
     yaml_node_t *to = map_get(ld, n, "to"), *val = map_get(ld, n, "value");
     if (to && val)
         lerr(ld, val, "%s has both to and value; give one", what);
-    else if (to)
+    else if (to) {
         r->to_entity = name_of(ld, to, "relationship target");
+        r->to_line = node_line(to);
+    }
     else if (val) {
         static const char *const vkeys[] = {"label", "property"};
         if (check_map(ld, val, "value", vkeys, 2)) {
@@ -907,20 +912,20 @@ static void check_refs(Ld *ld, Mapping *m)
                 MappingEntity *t = mapping_entity_find(m, rel->to_entity);
                 if (t != NULL && t->kind != MAPPING_NODE) {
                     mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets \"%s\", a join-table "
-                                      "relationship, not a node entity", ld->path, rel->line, e->name,
+                                      "relationship, not a node entity", ld->path, rel->to_line, e->name,
                                       rel->type ? rel->type : "?", rel->to_entity);
                     if (ld->nerr++ == 0)
                         snprintf(ld->first, sizeof(ld->first), "%s:%d: \"%s\" is not a node entity", ld->path,
-                                 rel->line, rel->to_entity);
+                                 rel->to_line, rel->to_entity);
                 } else if (t == NULL) {
                     const char *sug = mapping_closest(rel->to_entity, names, nn);
                     mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets unknown "
-                                      "entity \"%s\"%s%s%s", ld->path, rel->line, e->name,
+                                      "entity \"%s\"%s%s%s", ld->path, rel->to_line, e->name,
                                       rel->type ? rel->type : "?", rel->to_entity,
                                       sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
                     if (ld->nerr++ == 0)
                         snprintf(ld->first, sizeof(ld->first), "%s:%d: unknown entity \"%s\"", ld->path,
-                                 rel->line, rel->to_entity);
+                                 rel->to_line, rel->to_entity);
                 } else {
                     rel->target = (int)(t - m->entities);
                 }

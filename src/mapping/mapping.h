@@ -137,7 +137,8 @@ typedef enum MappingEntityKind {
 
 /* A relationship read from a column of a node entity's row. */
 typedef struct MappingRel {
-    int line;
+    int line;             /* of the relationship (its "- type:" item) */
+    int column_line, to_line; /* of its column: and to: values (errors about them point there) */
     char *type;           /* relationship type */
     char *column;         /* FK column, array of keys, or scalar(s) for value nodes */
     char *to_entity;      /* target entity name (FK / array of keys) */
