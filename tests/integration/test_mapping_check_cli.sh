@@ -171,5 +171,11 @@ if [ $rc -eq 2 ] && grep -qF "$tmp/dw.yaml:4: entity \"LcT\": delete_when is not
   pass "a bad delete_when is reported once, for its own entity"
 else fail "delete_when error (rc=$rc): $out"; fi
 
+# issue 15 item 2: --config as every other command takes it (the positional form stays)
+out=$("$bin" check --config "$tmp/lines.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/lines.yaml:6:" <<<"$out"; then pass "check --config FILE"; else fail "check --config (rc=$rc): $out"; fi
+out=$("$bin" check --config 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF -- "--config needs a mapping file" <<<"$out"; then pass "check --config without a file"; else fail "check --config alone (rc=$rc): $out"; fi
+
 if [ $failures -gt 0 ]; then echo "# $failures failure(s)"; exit 1; fi
 echo "# all passed"
