@@ -850,7 +850,7 @@ static int record_install(PGconn *conn, const char *schema, const PgCaptureTable
         char gen[16];
         snprintf(gen, sizeof(gen), "%d", PG_CAPTURE_GENERATOR);
         /* a partitioned table's tree as of now: the fold resyncs the type when it changes
-           (sql/005_partitions.sql). A second install keeps the tree recorded before, so that a
+           (sql/007_partitions.sql). A second install keeps the tree recorded before, so that a
            change not yet seen by a fold is still resynced. */
         const char *p[9] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
                             (const char *)watched.data, (const char *)arrays.data, gen,

@@ -19,7 +19,7 @@
  * and future, so writes straight into a partition and rows moved between partitions (a DELETE plus
  * an INSERT, no UPDATE trigger) are captured; statement triggers are neither cloned nor fired for
  * a statement that names a partition. Changes of the partition tree (ATTACH, DETACH, DROP, a
- * partition's TRUNCATE) are caught by the fold, which resyncs the type (sql/005_partitions.sql).
+ * partition's TRUNCATE) are caught by the fold, which resyncs the type (sql/007_partitions.sql).
  * (<t> is the table, prefixed by its schema and "__" when that is not public.) They append to the
  * index-free graph_sync_log; graph_sync_fold() (queue.h) turns the log into one graph_sync_status
  * row per entity. Unchanged rows never reach a function: the WHEN clauses skip them. See

@@ -1,4 +1,4 @@
--- 005_partitions: partitioned tables captured through their parent (docs/capture.md,
+-- 007_partitions: partitioned tables captured through their parent (docs/capture.md,
 -- "Partitioned tables"). Row triggers on a partitioned table are cloned onto every partition,
 -- present and future, so rows written anywhere in the tree are captured; what no trigger and no
 -- WAL change reports is a change of the tree itself: ATTACH, DETACH, DROP, and a TRUNCATE of
