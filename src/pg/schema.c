@@ -191,6 +191,8 @@ int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)
         char *sql = pgu_schema_subst(
             "SET LOCAL client_min_messages = warning;"
             "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_fold();"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_partitions_check();"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_partitions_of(oid);"
             "DROP AGGREGATE IF EXISTS @SCHEMA@.graph_sync_merge_arrays_agg(jsonb);"
             "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_merge_arrays(jsonb, jsonb);"
             "DROP TABLE IF EXISTS @SCHEMA@.graph_sync_status, @SCHEMA@.graph_sync_failures,"
