@@ -516,9 +516,17 @@ static void load_sync(Ld *ld, Mapping *m, const yaml_node_t *n)
 {
     static const char *const keys[] = {"syncIntervalMs", "batchSizeLimit", "syncTimeoutMs", "enableAutoSync",
                                        "maxAttempts",    "backoffBaseMs",  "backoffCapMs",
-                                       "conflictScanIntervalMs", "conflictScanSample", "auditRetentionDays"};
+                                       "conflictScanIntervalMs", "conflictScanSample", "auditRetentionDays",
+                                       "schema"};
     if (!check_map(ld, n, "sync", keys, sizeof(keys) / sizeof(keys[0])))
         return;
+    yaml_node_t *sv = map_get(ld, n, "schema");
+    if (sv) {
+        char *sch = scalar(ld, sv, "sync schema");
+        if (sch && (sch[0] == '\0' || strlen(sch) > 63))
+            lerr(ld, sv, "sync.schema must be a schema name of 1 to 63 bytes");
+        set_str(&m->sync.schema, sch);
+    }
     struct {
         const char *key;
         int64_t *dst;
@@ -1261,5 +1269,16 @@ void mapping_free(Mapping *m)
     }
     free(m->neo4j_database);
     free(m->alerts.webhook_url);
+    free(m->sync.schema);
     free(m);
+}
+
+const char *mapping_sync_schema(const Mapping *m)
+{
+    const char *e = getenv("P2N_SYNC_SCHEMA");
+    if (e && *e)
+        return e;
+    if (m && m->sync.schema && *m->sync.schema)
+        return m->sync.schema;
+    return "public";
 }

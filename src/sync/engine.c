@@ -1969,8 +1969,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     s->blocked = calloc(m->nentities ? m->nentities : 1, sizeof(*s->blocked));
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->snap_lock, NULL);
-    const char *sch = getenv("P2N_SYNC_SCHEMA");
-    s->schema = strdup(sch && *sch ? sch : PG_SYNC_SCHEMA_DEFAULT);
+    s->schema = strdup(mapping_sync_schema(m));
     make_worker_id(s->worker_id, sizeof(s->worker_id));
     sync_policy_default(&s->policy);
     s->policy.max_attempts = (uint32_t)m->sync.max_attempts;

@@ -34,15 +34,15 @@ static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
 int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags, P2nErr *err)
 {
     memset(env, 0, sizeof(*env));
-    const char *sch = getenv("P2N_SYNC_SCHEMA");
-    if (sch == NULL || *sch == '\0')
-        sch = "public";
-    if (pgu_schema_check(sch, err) < 0)
-        return P2N_ECONFIG;
-    snprintf(env->schema, sizeof(env->schema), "%s", sch);
     int rc = mapping_load_file(mapping_path, NULL, NULL, &env->m, diags, err);
     if (rc < 0)
         return rc;
+    const char *sch = mapping_sync_schema(env->m);
+    if (pgu_schema_check(sch, err) < 0) {
+        rc = P2N_ECONFIG;
+        goto fail;
+    }
+    snprintf(env->schema, sizeof(env->schema), "%s", sch);
     if ((rc = pg_open(env->m->conninfo, &env->pg, err)) < 0 || (rc = pg_open(env->m->conninfo, &env->pg2, err)) < 0)
         goto fail;
     MappingCatalog cat;

@@ -69,4 +69,17 @@ sql "CREATE SCHEMA p2n_sync; CREATE TABLE p2n_sync.mine (x int)" >/dev/null
 [ "$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'p2n_sync'")" = 1 ] || fail "uninstall touched a schema it did not create"
 sql "DROP SCHEMA p2n_sync CASCADE" >/dev/null
 unset P2N_SYNC_SCHEMA
+# issue 15 item 2: the sync schema from the mapping (sync.schema), under P2N_SYNC_SCHEMA/--schema
+printf 'sync:\n  schema: lc_from_mapping\nentities:\n  LC_Item:\n    table: items\n' > "$tmp/schema.yaml"
+"$bin" init --config "$tmp/schema.yaml" >/dev/null 2>&1 || fail "init with sync.schema"
+[ "$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'lc_from_mapping' AND tablename = 'graph_sync_status'")" = 1 ] \
+  || fail "init did not use the mapping's sync.schema"
+"$bin" full-sync --config "$tmp/schema.yaml" >/dev/null 2>&1 || fail "full-sync with sync.schema"
+"$bin" status --config "$tmp/schema.yaml" 2>/dev/null | grep -q '^initialized *yes' || fail "status with sync.schema"
+P2N_SYNC_SCHEMA=lc_env "$bin" init --config "$tmp/schema.yaml" >/dev/null 2>&1 || fail "init under P2N_SYNC_SCHEMA"
+[ "$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'lc_env' AND tablename = 'graph_sync_status'")" = 1 ] \
+  || fail "P2N_SYNC_SCHEMA does not come before sync.schema"
+"$bin" uninstall --schema lc_env --yes >/dev/null 2>&1 || fail "uninstall lc_env"
+"$bin" uninstall --schema lc_from_mapping --yes >/dev/null 2>&1 || fail "uninstall lc_from_mapping"
+[ -z "$(leftovers)" ] || fail "uninstall left: $(leftovers)"
 echo "ok: lifecycle"
