@@ -13,8 +13,10 @@
 
 #include "cli/cli.h"
 #include "common/sdnotify.h"
+#include "common/backoff.h"
 #include "common/log.h"
 #include "pg2neo.h"
+#include "sync/daemon.h"
 
 #define RUN_DEFAULT_HTTP "127.0.0.1:8687"
 
@@ -144,10 +146,23 @@ static int run_run(int argc, char **argv)
     char msg[2048];
     P2nService *s = NULL;
     int rc = p2n_service_open(path, &s, msg, sizeof(msg));
-    /* PostgreSQL not there yet (the daemon started first): wait for it, as after any fault */
-    for (unsigned delay = 500; rc == P2N_ECONNLOST && !g_stop; delay = delay < 10000 ? delay * 2 : 10000) {
-        P2N_WARN("could not start, will retry", "delay_ms=%u error=\"%s\"", delay, msg);
-        for (unsigned t = 0; t < delay && !g_stop; t += 100)
+    /* PostgreSQL not there yet (the daemon started first): wait for it, as after any fault; a
+       wrong password waits much longer (30 s .. 5 min, as the daemon loop does), so that the
+       retries do not lock the account; a configuration error ends the process */
+    SyncDaemonConfig dc;
+    sync_daemon_config_default(&dc);
+    uint32_t auth_attempt = 0;
+    for (unsigned delay = 500; (rc == P2N_ECONNLOST || rc == P2N_EAUTH) && !g_stop;) {
+        unsigned wait = delay;
+        if (rc == P2N_EAUTH) {
+            wait = p2n_backoff_ceiling_ms(dc.auth_base_ms, dc.auth_cap_ms, ++auth_attempt);
+            P2N_ERROR("authentication failed: the password or the user is wrong, will retry much later",
+                      "attempt=%u delay_ms=%u error=\"%s\"", auth_attempt, wait, msg);
+        } else {
+            P2N_WARN("could not start, will retry", "delay_ms=%u error=\"%s\"", wait, msg);
+            delay = delay < 10000 ? delay * 2 : 10000;
+        }
+        for (unsigned t = 0; t < wait && !g_stop; t += 100)
             usleep(100000);
         if (!g_stop)
             rc = p2n_service_open(path, &s, msg, sizeof(msg));

@@ -219,8 +219,10 @@ static enum MHD_Result respond_buf(HttpServer *s, struct MHD_Connection *conn, P
     size_t len = b->len;
     char *data = len > 0 ? p2n_buf_steal(b) : NULL;
     p2n_buf_free(b);
-    if (data != NULL)
+    if (data != NULL) {
         p2n_log_redact(data);
+        len = strlen(data); /* masking may shorten it */
+    }
     return respond(s, conn, MHD_HTTP_OK, ctype, data, data ? len : 0, MHD_RESPMEM_MUST_FREE, NULL);
 }
 

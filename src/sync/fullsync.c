@@ -14,16 +14,14 @@
 
 /* ---- environment ---- */
 
-static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
+static int pg_open(const char *conninfo, const char *from, PGconn **out, P2nErr *err)
 {
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        PQfinish(c);
-        return p2n_err_set(err, P2N_EIO, "could not connect to PostgreSQL: %s", msg);
-    }
+    PGconn *c = NULL;
+    int rc = pgu_connect(conninfo, from, &c, err);
+    if (rc == P2N_ECONNLOST)
+        rc = err->code = P2N_EIO; /* as before: the command could not start */
+    if (rc < 0)
+        return rc;
     PQclear(PQexec(c, "SET application_name = 'pg2neo ops'; SET client_min_messages = warning"));
     *out = c;
     return 0;
@@ -41,7 +39,8 @@ int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags,
     int rc = mapping_load_file(mapping_path, NULL, NULL, &env->m, diags, err);
     if (rc < 0)
         return rc;
-    if ((rc = pg_open(env->m->conninfo, &env->pg, err)) < 0 || (rc = pg_open(env->m->conninfo, &env->pg2, err)) < 0)
+    if ((rc = pg_open(env->m->conninfo, env->m->conninfo_from, &env->pg, err)) < 0 ||
+        (rc = pg_open(env->m->conninfo, env->m->conninfo_from, &env->pg2, err)) < 0)
         goto fail;
     MappingCatalog cat;
     if ((rc = mapping_catalog_load(env->pg, &cat, err)) < 0)
@@ -55,6 +54,8 @@ int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags,
     cfg.uri = env->m->neo4j_uri;
     cfg.user = env->m->neo4j_user;
     cfg.password = env->m->neo4j_password;
+    cfg.password_from = env->m->neo4j_password_from;
+    cfg.user_from = env->m->neo4j_user_from;
     cfg.database = env->m->neo4j_database && *env->m->neo4j_database ? env->m->neo4j_database : NULL;
     if ((rc = bolt_driver_new(&cfg, &env->driver, err)) < 0)
         goto fail;
