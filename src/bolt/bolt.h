@@ -94,6 +94,9 @@ typedef struct BoltConfig {
     const char *uri;         /* required */
     const char *user;        /* NULL or "" with no password: auth scheme "none" */
     const char *password;    /* never logged */
+    const char *password_from; /* where the password came from ("NEO4J_PASSWORD"), named when the
+                                  server refuses it; static or outliving the driver; NULL = unsaid */
+    const char *user_from;     /* likewise for the user ("NEO4J_USER"); NULL = unsaid */
     const char *database;    /* default database for queries; NULL = the server's default */
     const char *user_agent;  /* NULL = "pg2neo/<version>" */
     int connect_timeout_ms;  /* 0 = 10 s; < 0 = none */

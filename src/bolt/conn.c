@@ -906,10 +906,23 @@ static int hello(BoltConn *c, const BoltConfig *cfg, P2nErr *err)
     if (c->fail_unreported) {
         c->dead = true;
         rc = take_failure(c, err);
+        size_t used = strlen(err->msg);
         if (rc == P2N_EAUTH && cfg->password == NULL) {
-            size_t used = strlen(err->msg);
             snprintf(err->msg + used, sizeof(err->msg) - used, " (no password was given: set NEO4J_PASSWORD or "
                      "NEO4J_PASSWORD_FILE)");
+        } else if (rc == P2N_EAUTH) {
+            /* say which secret is at fault and where it came from, never what it is */
+            const char *pf = cfg->password_from ? cfg->password_from : "the configuration";
+            const char *uf = cfg->user_from ? cfg->user_from : "the configuration";
+            const char *user = cfg->user ? cfg->user : "";
+            if (strcmp(err->neo_code, "Neo.ClientError.Security.Unauthorized") == 0)
+                snprintf(err->msg + used, sizeof(err->msg) - used,
+                         " (the Neo4j password or the user \"%s\" is wrong: the password came from %s, the user from %s)",
+                         user, pf, uf);
+            else if (strcmp(err->neo_code, "Neo.ClientError.Security.AuthenticationRateLimit") == 0)
+                snprintf(err->msg + used, sizeof(err->msg) - used,
+                         " (too many failed logins in a row: Neo4j refuses the user \"%s\" for a while; check the "
+                         "password from %s and the user from %s)", user, pf, uf);
         }
         return rc;
     }

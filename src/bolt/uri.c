@@ -249,6 +249,10 @@ int bolt_config_from_env(BoltConfig *cfg, BoltEnv *env, P2nErr *err)
     p2n_log_add_secret(env->password);
     cfg->uri = env->uri;
     cfg->user = env->user;
+    cfg->password_from = env->password[0] == '\0'                 ? NULL
+                         : getenv("NEO4J_PASSWORD") && *getenv("NEO4J_PASSWORD") ? "NEO4J_PASSWORD"
+                                                                               : "NEO4J_PASSWORD_FILE";
+    cfg->user_from = getenv("NEO4J_USER") && *getenv("NEO4J_USER") ? "NEO4J_USER" : "the default";
     cfg->password = env->password[0] ? env->password : NULL;
     cfg->database = env->database[0] ? env->database : NULL;
     return 0;

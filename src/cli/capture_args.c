@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pg/pgutil.h"
 
 static int add_spec(CliCaptureArgs *a, const char *text)
 {
@@ -126,10 +127,10 @@ void cli_capture_args_free(CliCaptureArgs *a)
 PGconn *cli_pg_connect(void)
 {
     const char *url = getenv("DATABASE_URL");
-    PGconn *pg = PQconnectdb(url ? url : "");
-    if (PQstatus(pg) != CONNECTION_OK) {
-        cli_errorf("could not connect to PostgreSQL: %s", PQerrorMessage(pg));
-        PQfinish(pg);
+    PGconn *pg = NULL;
+    P2nErr err;
+    if (pgu_connect(url ? url : "", url && *url ? "DATABASE_URL" : "the PG* environment variables", &pg, &err) < 0) {
+        cli_errorf("%s", err.msg);
         return NULL;
     }
     PQclear(PQexec(pg, "SET application_name = 'pg2neo'"));

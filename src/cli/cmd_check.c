@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "mapping/mapping.h"
+#include "pg/pgutil.h"
 
 static void check_help(void)
 {
@@ -91,15 +92,11 @@ static int check_run(int argc, char **argv)
         mapping_diags_free(&diags);
         return err.code == P2N_EIO ? CLI_FAIL : CLI_USAGE;
     }
-    PGconn *pg = PQconnectdb(m->conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg));
-        msg[strcspn(msg, "\n")] = '\0';
-        cli_errorf("could not connect to PostgreSQL: %s", msg);
-        PQfinish(pg);
+    PGconn *pg = NULL;
+    if (pgu_connect(m->conninfo, m->conninfo_from, &pg, &err) < 0) {
+        cli_errorf("%s", err.msg);
         mapping_free(m);
-        return CLI_FAIL;
+        return err.code == P2N_ECONFIG ? CLI_USAGE : CLI_FAIL;
     }
     /* read-only, whatever the mapping says */
     PQclear(PQexec(pg, "SET default_transaction_read_only = on"));

@@ -6,6 +6,7 @@
 #include "bolt/bolt.h"
 #include "cli/cli.h"
 #include "common/log.h"
+#include "pg/pgutil.h"
 
 static void ping_help(void)
 {
@@ -51,10 +52,11 @@ static int ping_run(int argc, char **argv)
     }
     int ret = CLI_OK;
     const char *url = getenv("DATABASE_URL");
-    PGconn *pg = PQconnectdb(url ? url : "");
-    if (PQstatus(pg) != CONNECTION_OK) {
-        cli_errorf("could not connect to PostgreSQL: %s", PQerrorMessage(pg));
-        ret = CLI_FAIL;
+    PGconn *pg = NULL;
+    P2nErr err;
+    if (pgu_connect(url ? url : "", url && *url ? "DATABASE_URL" : "the PG* environment variables", &pg, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        ret = err.code == P2N_ECONFIG ? CLI_USAGE : CLI_FAIL;
     } else {
         PGresult *r = PQexec(pg, "SELECT version()");
         if (PQresultStatus(r) == PGRES_TUPLES_OK)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/buf.h"
@@ -82,6 +83,79 @@ static void redact_locked(char *s)
     }
 }
 
+/* Replaces s[from, to) with "***" (or as many '*' when shorter: never longer), in place. */
+static size_t mask_span(char *s, size_t from, size_t to)
+{
+    size_t n = to - from;
+    if (n < 3) {
+        memset(s + from, '*', n);
+        return to;
+    }
+    memcpy(s + from, "***", 3);
+    memmove(s + from + 3, s + to, strlen(s + to) + 1);
+    return from + 3;
+}
+
+static bool cred_end(char c)
+{
+    return c == '\0' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '\\' ||
+           c == '<' || c == '>';
+}
+
+void p2n_log_mask_credentials(char *s)
+{
+    if (s == NULL)
+        return;
+    /* scheme://user:password@host: from the first ':' of the userinfo to the last '@' before the
+       URL ends (a password holding '@' or '/' unencoded is still covered) */
+    for (char *p = strstr(s, "://"); p != NULL; p = strstr(p, "://")) {
+        p += 3;
+        size_t end = 0;
+        while (!cred_end(p[end]))
+            end++;
+        size_t at = end;
+        while (at > 0 && p[at - 1] != '@')
+            at--;
+        if (at == 0)
+            continue;
+        at--; /* the '@' */
+        char *colon = memchr(p, ':', at);
+        if (colon == NULL || colon + 1 == p + at)
+            continue;
+        size_t from = (size_t)(colon + 1 - s);
+        p = s + mask_span(s, from, (size_t)(p + at - s));
+    }
+    /* password=value (a conninfo keyword, a URL's ?password=, PGPASSWORD=...), quoted or not */
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        if (strncasecmp(s + i, "password", 8) != 0)
+            continue;
+        size_t j = i + 8;
+        while (s[j] == ' ')
+            j++;
+        if (s[j] != '=')
+            continue;
+        j++;
+        while (s[j] == ' ')
+            j++;
+        size_t from = j, to = j;
+        if (s[j] == '\'') {
+            to = j + 1;
+            while (s[to] != '\0' && s[to] != '\'') {
+                if (s[to] == '\\' && s[to + 1] != '\0')
+                    to++;
+                to++;
+            }
+            if (s[to] == '\'')
+                to++;
+        } else {
+            while (!cred_end(s[to]) && s[to] != '&')
+                to++;
+        }
+        if (to > from)
+            i = mask_span(s, from, to) - 1;
+    }
+}
+
 void p2n_log_redact(char *s)
 {
     if (s == NULL)
@@ -89,6 +163,7 @@ void p2n_log_redact(char *s)
     pthread_mutex_lock(&g_lock);
     redact_locked(s);
     pthread_mutex_unlock(&g_lock);
+    p2n_log_mask_credentials(s);
 }
 
 static void append_json_string(P2nBuf *b, const char *s, size_t n)
@@ -222,6 +297,8 @@ void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
     redact_locked(fields);
     redact_locked(text);
     pthread_mutex_unlock(&g_lock);
+    p2n_log_mask_credentials(fields);
+    p2n_log_mask_credentials(text);
     msg = text;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -245,9 +322,10 @@ void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
         p2n_buf_append_byte(&b, '\n');
     }
     if (!b.failed && b.data != NULL) {
+        p2n_log_mask_credentials((char *)b.data);
         pthread_mutex_lock(&g_lock);
         redact_locked((char *)b.data);
-        fwrite(b.data, 1, b.len, stderr);
+        fwrite(b.data, 1, strlen((char *)b.data), stderr);
         fflush(stderr);
         pthread_mutex_unlock(&g_lock);
     }

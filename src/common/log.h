@@ -30,8 +30,14 @@ int p2n_log_parse_format(const char *s);
 /* Registers a secret (copied) to be masked in every log line. Short strings (< 4) are ignored. */
 void p2n_log_add_secret(const char *secret);
 void p2n_log_clear_secrets(void);
-/* Masks registered secrets in s, in place (replacing with '*'); used for any text shown to users. */
+/* Masks registered secrets in s, in place (replacing with '*'), then its credentials
+   (p2n_log_mask_credentials); used for any text shown to users. s may get shorter. */
 void p2n_log_redact(char *s);
+/* Masks credentials in URLs and connection strings, in place: the password of
+   scheme://user:password@host and the value of password=... (a libpq keyword, a URL's
+   ?password=, PGPASSWORD=...), quoted or not, become "***". s may get shorter, never longer.
+   Every log line and every message p2n_log_redact() cleans goes through it. */
+void p2n_log_mask_credentials(char *s);
 
 void p2n_log(P2nLogLevel level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -219,8 +219,10 @@ static enum MHD_Result respond_buf(HttpServer *s, struct MHD_Connection *conn, P
     size_t len = b->len;
     char *data = len > 0 ? p2n_buf_steal(b) : NULL;
     p2n_buf_free(b);
-    if (data != NULL)
+    if (data != NULL) {
         p2n_log_redact(data);
+        len = strlen(data); /* masking may shorten it */
+    }
     return respond(s, conn, MHD_HTTP_OK, ctype, data, data ? len : 0, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
@@ -534,6 +536,13 @@ int http_server_start(const HttpConfig *cfg_in, const HttpProvider *provider, P2
         P2N_WARN("http: could not start the slow-client reaper", "%s", "");
     P2N_INFO("http server listening", "address=%s port=%u auth=%s", cfg.bind_addr, (unsigned)s->port,
              s->token ? "bearer" : "none");
+    bool loopback = (ss.ss_family == AF_INET && (ntohl(sin->sin_addr.s_addr) >> 24) == 127) ||
+                    (ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+    if (!loopback && s->token == NULL)
+        P2N_WARN("http server reachable from other hosts without a token: anyone who can reach it reads the "
+                 "status, metrics and failure messages",
+                 "address=%s port=%u hint=\"require a token (pg2neo run --http-token-file FILE) or bind to 127.0.0.1\"",
+                 cfg.bind_addr, (unsigned)s->port);
     *out = s;
     return 0;
 }

@@ -440,6 +440,7 @@ static void load_source(Ld *ld, Mapping *m, const yaml_node_t *n)
         if (v) {
             free(m->conninfo);
             m->conninfo = v;
+            m->conninfo_from = c ? "the mapping's source.conninfo" : "the mapping's source.url";
         }
     }
     if (s) {
@@ -494,20 +495,25 @@ static void load_target(Ld *ld, Mapping *m, const yaml_node_t *n)
     yaml_node_t *v;
     if ((v = map_get(ld, n, "uri")) != NULL)
         set_str(&m->neo4j_uri, name_of(ld, v, "target uri"));
-    if ((v = map_get(ld, n, "user")) != NULL)
+    if ((v = map_get(ld, n, "user")) != NULL) {
         set_str(&m->neo4j_user, name_of(ld, v, "target user"));
+        m->neo4j_user_from = "the mapping's target.user";
+    }
     if ((v = map_get(ld, n, "database")) != NULL)
         set_str(&m->neo4j_database, scalar(ld, v, "target database"));
     yaml_node_t *pw = map_get(ld, n, "password"), *pf = map_get(ld, n, "password_file");
     if (pw && pf)
         lerr(ld, pf, "target has both password and password_file; give one");
-    else if (pw)
+    else if (pw) {
         set_str(&m->neo4j_password, scalar(ld, pw, "target password"));
-    else if (pf) {
+        m->neo4j_password_from = "the mapping's target.password";
+    } else if (pf) {
         char *path = name_of(ld, pf, "target password_file");
         char *secret = NULL;
-        if (path && read_password_file(ld, pf, path, &secret))
+        if (path && read_password_file(ld, pf, path, &secret)) {
             set_str(&m->neo4j_password, secret);
+            m->neo4j_password_from = "the mapping's target.password_file";
+        }
         free(path);
     }
 }
@@ -964,11 +970,14 @@ static void mapping_defaults(Mapping *m, Ld *ld)
 {
     const char *v;
     m->conninfo = strdup((v = ld->env("DATABASE_URL", ld->env_ctx)) != NULL ? v : "");
+    m->conninfo_from = v != NULL && *v ? "DATABASE_URL" : "the PG* environment variables";
     m->source_schema = strdup("public");
     m->neo4j_uri = strdup((v = ld->env("NEO4J_URI", ld->env_ctx)) != NULL && *v ? v : "bolt://localhost:7687");
     m->neo4j_user = strdup((v = ld->env("NEO4J_USER", ld->env_ctx)) != NULL && *v ? v : "neo4j");
+    m->neo4j_user_from = v != NULL && *v ? "NEO4J_USER" : "the default";
     v = ld->env("NEO4J_PASSWORD", ld->env_ctx);
     m->neo4j_password = v ? strdup(v) : NULL;
+    m->neo4j_password_from = v ? "NEO4J_PASSWORD" : NULL;
     v = ld->env("NEO4J_DATABASE", ld->env_ctx);
     m->neo4j_database = strdup(v ? v : "");
     m->sync.sync_interval_ms = 300000;
@@ -1120,8 +1129,10 @@ int mapping_load_string(const char *text, size_t len, const char *path, MappingE
     if (m->neo4j_password == NULL) {
         const char *pf = ld.env("NEO4J_PASSWORD_FILE", ld.env_ctx);
         char *secret = NULL;
-        if (pf != NULL && pf[0] != '\0' && read_password_file(&ld, NULL, pf, &secret))
+        if (pf != NULL && pf[0] != '\0' && read_password_file(&ld, NULL, pf, &secret)) {
             m->neo4j_password = secret;
+            m->neo4j_password_from = "NEO4J_PASSWORD_FILE";
+        }
     }
     /* more than one document is a mistake (a stray "---") */
     yaml_document_t extra;

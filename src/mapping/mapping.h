@@ -240,6 +240,8 @@ typedef struct Mapping {
     char *path; /* as given, for messages */
     /* source */
     char *conninfo;      /* libpq conninfo or URL; "" = PG* environment */
+    const char *conninfo_from; /* where it came from, for messages: "DATABASE_URL", "the mapping's
+                                  source.conninfo" ... (a static string) */
     char *source_schema; /* default "public" */
     int capture_mode;    /* source.capture: 0 triggers (default), 1 statement (triggers with transition
                             tables for UPDATEs), 2 logical (a replication slot, no trigger):
@@ -248,6 +250,9 @@ typedef struct Mapping {
     char *neo4j_uri;      /* default NEO4J_URI or bolt://localhost:7687 */
     char *neo4j_user;     /* default NEO4J_USER or neo4j */
     char *neo4j_password; /* NEO4J_PASSWORD, `password:` or `password_file:`; never printed */
+    const char *neo4j_password_from; /* where it came from ("NEO4J_PASSWORD", "NEO4J_PASSWORD_FILE",
+                                        "the mapping's target.password" ...; static); NULL = none */
+    const char *neo4j_user_from;     /* "NEO4J_USER", "the mapping's target.user" or "the default" */
     char *neo4j_database; /* "" = the server's default database */
     MappingSync sync;
     MappingAlerts alerts;

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/retry.h"
+#include "common/time.h"
 #include "mapping/mapping.h"
 
 /* ---- catalog ---- */
@@ -797,6 +800,30 @@ int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diag
         if (e->plan.read_sql == NULL || reads_bad_delete_when(m, i, bad))
             continue;
         PGresult *r = PQprepare(conn, "", e->plan.read_sql, 1, NULL);
+        /* preparing locks the tables: a lock timeout or a deadlock (DDL under way) is no
+           problem of the mapping; wait and try again, as p2n_retry does, then say what it was */
+        for (uint32_t run = 1; PQresultStatus(r) != PGRES_COMMAND_OK; run++) {
+            P2nErr e2;
+            p2n_err_clear(&e2);
+            snprintf(e2.sqlstate, sizeof(e2.sqlstate), "%s",
+                     PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "");
+            if (!p2n_err_is_conflict(&e2))
+                break;
+            const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            if (run >= P2N_RETRY_ATTEMPTS || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+                p2n_err_set(err, P2N_EPG, "could not check the generated query of \"%s\": %s", e->name,
+                            msg ? msg : "lock not available");
+                snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", e2.sqlstate);
+                PQclear(r);
+                return P2N_EPG;
+            }
+            uint32_t d = p2n_retry_delay_ms(run);
+            P2N_WARN("transient error, will retry", "what=\"check the query of %s\" attempt=%u delay_ms=%u code=%s error=\"%s\"",
+                     e->name, run, d, e2.sqlstate, msg ? msg : "");
+            PQclear(r);
+            p2n_sleep_ms(d, NULL);
+            r = PQprepare(conn, "", e->plan.read_sql, 1, NULL);
+        }
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
             int line = e->delete_when ? e->delete_when_line : e->table_line;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/retry.h"
 #include "pg/logical.h"
 #include "pg/pgutil.h"
 #include "pg/schema.h"
@@ -681,21 +682,40 @@ static int validate(const PgCaptureTable *t, const TableInfo *ti, const char *co
     return 0;
 }
 
-static int run_in_tx(PGconn *conn, int (*fn)(PGconn *, const char *, const PgCaptureTable *, size_t, P2nErr *),
-                     const char *schema, const PgCaptureTable *tables, size_t n, P2nErr *err)
+typedef int (*CaptureTxFn)(PGconn *, const char *, const PgCaptureTable *, size_t, P2nErr *);
+
+typedef struct CaptureTx {
+    PGconn *conn;
+    CaptureTxFn fn;
+    const char *schema;
+    const PgCaptureTable *tables;
+    size_t n;
+} CaptureTx;
+
+static int capture_tx(void *ctx, P2nErr *err)
 {
-    bool own = PQtransactionStatus(conn) == PQTRANS_IDLE;
-    int rc;
-    if (own && (rc = pgu_exec(conn, "BEGIN", "could not begin", err)) < 0)
+    CaptureTx *t = ctx;
+    int rc = pgu_exec(t->conn, "BEGIN", "could not begin", err);
+    if (rc < 0)
         return rc;
-    rc = fn(conn, schema, tables, n, err);
-    if (!own)
-        return rc;
+    rc = t->fn(t->conn, t->schema, t->tables, t->n, err);
     if (rc < 0) {
-        PQclear(PQexec(conn, "ROLLBACK"));
+        PQclear(PQexec(t->conn, "ROLLBACK"));
         return rc;
     }
-    return pgu_exec(conn, "COMMIT", "could not commit", err);
+    return pgu_exec(t->conn, "COMMIT", "could not commit", err);
+}
+
+/* Runs fn in a transaction of its own, run again whole after a deadlock or a lock timeout (the
+   triggers' CREATE TRIGGER takes SHARE ROW EXCLUSIVE locks on tables the application writes),
+   or inside the caller's transaction, which only the caller can run again. */
+static int run_in_tx(PGconn *conn, CaptureTxFn fn, const char *schema, const PgCaptureTable *tables, size_t n,
+                     P2nErr *err)
+{
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return fn(conn, schema, tables, n, err);
+    CaptureTx t = {conn, fn, schema, tables, n};
+    return p2n_retry("capture install", capture_tx, &t, err);
 }
 
 static int drop_one(PGconn *conn, const char *schema, const char *tschema, const char *table, bool forget,

@@ -1,11 +1,144 @@
 /* libpq helpers for the pg module: error mapping, quoting, schema substitution in templates. */
 #include "pg/pgutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/log.h"
+#include "common/retry.h"
+
+/* The libpq connection keywords: a fragment of a parse error that is one of them is no secret. */
+static bool is_conninfo_keyword(const char *s, size_t n)
+{
+    bool found = false;
+    PQconninfoOption *d = PQconndefaults();
+    for (PQconninfoOption *o = d; o != NULL && o->keyword != NULL && !found; o++)
+        found = strlen(o->keyword) == n && strncmp(o->keyword, s, n) == 0;
+    PQconninfoFree(d);
+    return found;
+}
+
+/* libpq's parse errors quote the token they stumbled on: a piece of the password as often as
+   not ("invalid percent-encoded token: \"s3cr%zz\""), the whole URL at times. Every quoted
+   fragment but a keyword becomes "***". */
+static void mask_quoted(char *dst, size_t size, const char *src)
+{
+    size_t o = 0;
+    for (const char *p = src; *p && o + 1 < size; p++) {
+        const char *q = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (q == NULL) {
+            if (*p != '\n')
+                dst[o++] = *p;
+            continue;
+        }
+        size_t n = (size_t)(q - p - 1);
+        bool keep = (n == 1 && strchr("=]:/@?&", p[1]) != NULL) || is_conninfo_keyword(p + 1, n);
+        int w = keep ? snprintf(dst + o, size - o, "\"%.*s\"", (int)n, p + 1) : snprintf(dst + o, size - o, "\"***\"");
+        if (w < 0 || (size_t)w >= size - o)
+            break;
+        o += (size_t)w;
+        p = q;
+    }
+    dst[o < size ? o : size - 1] = '\0';
+}
+
+int pgu_conninfo_check(const char *conninfo, const char *from, P2nErr *err)
+{
+    if (from == NULL || *from == '\0')
+        from = "the connection string";
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
+    if (opts == NULL) {
+        char why[600];
+        mask_quoted(why, sizeof(why), perr ? perr : "out of memory");
+        PQfreemem(perr);
+        size_t n = strlen(why);
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+            why[--n] = '\0';
+        return p2n_err_set(err, P2N_ECONFIG, "invalid PostgreSQL connection string in %s: %s", from, why);
+    }
+    int rc = 0;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (strcmp(o->keyword, "password") == 0)
+            p2n_log_add_secret(o->val);
+        /* a password holding an unencoded '/' turns URL pieces into host and port: the port
+           would then be a piece of the password, which libpq's connect error quotes */
+        if (strcmp(o->keyword, "port") == 0 && strspn(o->val, "0123456789,") != strlen(o->val))
+            rc = p2n_err_set(err, P2N_ECONFIG,
+                             "invalid PostgreSQL connection string in %s: the port is not a number "
+                             "(a password holding '/', '@', ':' or '?' must be percent-encoded in a URL)",
+                             from);
+    }
+    PQconninfoFree(opts);
+    return rc;
+}
+
+/* Where the password libpq sent came from, for the message that says it is wrong. */
+static void password_source(const char *conninfo, const char *from, char *buf, size_t size)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", NULL);
+    bool in_string = false;
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+            in_string = true;
+    PQconninfoFree(opts);
+    const char *pgpw = getenv("PGPASSWORD"), *pf = getenv("PGPASSFILE");
+    if (in_string)
+        snprintf(buf, size, "%s", from);
+    else if (pgpw != NULL && pgpw[0] != '\0')
+        snprintf(buf, size, "PGPASSWORD");
+    else if (pf != NULL && pf[0] != '\0')
+        snprintf(buf, size, "the password file PGPASSFILE (\"%s\")", pf);
+    else
+        snprintf(buf, size, "the password file ~/.pgpass");
+}
+
+int pgu_connect(const char *conninfo, const char *from, PGconn **out, P2nErr *err)
+{
+    *out = NULL;
+    if (from == NULL || *from == '\0')
+        from = "the connection string";
+    int rc = pgu_conninfo_check(conninfo, from, err);
+    if (rc < 0)
+        return rc;
+    PGconn *c = PQconnectdb(conninfo ? conninfo : "");
+    if (PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c, p2n_log_pg_notice, NULL); /* notices as log lines, in the log format */
+        *out = c;
+        return 0;
+    }
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s", c ? PQerrorMessage(c) : "out of memory");
+    msg[strcspn(msg, "\n")] = '\0';
+    p2n_log_redact(msg);
+    bool no_password = c != NULL && PQconnectionNeedsPassword(c);
+    bool bad_password = strstr(msg, "password authentication failed") != NULL;
+    bool auth = no_password || bad_password || strstr(msg, "authentication failed for user") != NULL;
+    char user[128];
+    snprintf(user, sizeof(user), "%s", c && PQuser(c) ? PQuser(c) : "");
+    PQfinish(c);
+    if (!auth)
+        return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
+    if (no_password) {
+        p2n_err_set(err, P2N_EAUTH,
+                    "could not connect to PostgreSQL: %s (no password was given: put it in %s, PGPASSWORD or a "
+                    "password file, PGPASSFILE or ~/.pgpass)", msg, from);
+    } else {
+        char src[300];
+        password_source(conninfo, from, src, sizeof(src));
+        p2n_err_set(err, P2N_EAUTH,
+                    "could not connect to PostgreSQL: %s (the PostgreSQL password or the user \"%s\" is wrong: the "
+                    "password came from %s)", msg, user, src);
+    }
+    if (err)
+        snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", no_password || bad_password ? "28P01" : "28000");
+    return P2N_EAUTH;
+}
 
 int pgu_fail(P2nErr *err, PGconn *conn, const PGresult *res, const char *what)
 {
@@ -57,6 +190,41 @@ int pgu_query(PGconn *conn, const char *sql, int nparams, const char *const *par
     else
         PQclear(r);
     return 0;
+}
+
+typedef struct RetryQuery {
+    PGconn *conn;
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    PGresult **out;
+    const char *what;
+    bool exec; /* pgu_exec: several statements allowed, no parameters */
+} RetryQuery;
+
+static int retry_query_once(void *ctx, P2nErr *err)
+{
+    RetryQuery *q = ctx;
+    if (q->exec)
+        return pgu_exec(q->conn, q->sql, q->what, err);
+    return pgu_query(q->conn, q->sql, q->nparams, q->params, q->out, q->what, err);
+}
+
+int pgu_query_retry(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **out,
+                    const char *what, P2nErr *err)
+{
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return pgu_query(conn, sql, nparams, params, out, what, err);
+    RetryQuery q = {conn, sql, nparams, params, out, what, false};
+    return p2n_retry(what, retry_query_once, &q, err);
+}
+
+int pgu_exec_retry(PGconn *conn, const char *sql, const char *what, P2nErr *err)
+{
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        return pgu_exec(conn, sql, what, err);
+    RetryQuery q = {conn, sql, 0, NULL, NULL, what, true};
+    return p2n_retry(what, retry_query_once, &q, err);
 }
 
 static int quote_with(char *buf, size_t size, const char *s, char q)

@@ -11,6 +11,20 @@
 
 #include "common/error.h"
 
+/* Checks a libpq connection string or URL without connecting (PQconninfoParse). P2N_ECONFIG when
+   it cannot be parsed or its port is not a number: the message gives libpq's reason with every
+   fragment it quotes masked (they may be pieces of the password) and names `from`, where the
+   string came from ("DATABASE_URL"). A password in it is registered with p2n_log_add_secret(). */
+int pgu_conninfo_check(const char *conninfo, const char *from, P2nErr *err);
+
+/* Connects with conninfo (checked first by pgu_conninfo_check: a string that cannot be parsed is
+   P2N_ECONFIG, never retried) and routes the server's notices to the log (p2n_log_pg_notice).
+   When the server refuses the credentials: P2N_EAUTH with sqlstate 28P01 (password) or 28000,
+   and a message that says the password or user is wrong and where the password came from
+   (`from`, PGPASSWORD or the password file), never what it is. Any other failure: P2N_ECONNLOST.
+   Messages start "could not connect to PostgreSQL: " and have their credentials masked. */
+int pgu_connect(const char *conninfo, const char *from, PGconn **out, P2nErr *err);
+
 /* Fills err from a failed result (or the connection when res is NULL); returns P2N_EPG, or
    P2N_ECONNLOST when the connection is gone. `what` prefixes the message ("could not fold"). */
 int pgu_fail(P2nErr *err, PGconn *conn, const PGresult *res, const char *what);
@@ -22,6 +36,15 @@ int pgu_exec(PGconn *conn, const char *sql, const char *what, P2nErr *err);
    result the caller PQclear()s (out may be NULL to discard it). */
 int pgu_query(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **out,
               const char *what, P2nErr *err);
+
+/* pgu_query / pgu_exec for a statement that is a transaction of its own: when conn is not inside
+   a transaction block, a statement that fails on a conflict with another session (deadlock,
+   serialization failure, lock timeout: p2n_err_is_conflict) is run again with p2n_retry's
+   backoff and bound. Inside a transaction block they are pgu_query / pgu_exec (the caller's
+   transaction is aborted: only the caller can run it again). */
+int pgu_query_retry(PGconn *conn, const char *sql, int nparams, const char *const *params, PGresult **out,
+                    const char *what, P2nErr *err);
+int pgu_exec_retry(PGconn *conn, const char *sql, const char *what, P2nErr *err);
 
 /* Quotes an identifier or a literal into buf ("..." / '...'); 0, or P2N_EINVAL when it does not
    fit or contains a NUL-unsafe byte sequence. Pure string work: no connection needed. */

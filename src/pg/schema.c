@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/embedded.h"
+#include "common/retry.h"
 #include "pg/capture.h"
 #include "common/log.h"
 #include "pg/pgutil.h"
@@ -150,20 +151,34 @@ static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P
     return 0;
 }
 
+typedef struct MigrateTx {
+    PGconn *conn;
+    const char *schema;
+    int *from, *to;
+} MigrateTx;
+
+static int migrate_tx(void *ctx, P2nErr *err)
+{
+    MigrateTx *m = ctx;
+    int rc = pgu_exec(m->conn, "BEGIN", "could not begin", err);
+    if (rc < 0)
+        return rc;
+    rc = migrate_in_tx(m->conn, m->schema, m->from, m->to, err);
+    if (rc < 0) {
+        PQclear(PQexec(m->conn, "ROLLBACK"));
+        return rc;
+    }
+    return pgu_exec(m->conn, "COMMIT", "could not commit the migration", err);
+}
+
 int pg_schema_migrate(PGconn *conn, const char *schema, int *from, int *to, P2nErr *err)
 {
     int rc = pgu_schema_check(schema, err);
     if (rc < 0)
         return rc;
-    rc = pgu_exec(conn, "BEGIN", "could not begin", err);
-    if (rc < 0)
-        return rc;
-    rc = migrate_in_tx(conn, schema, from, to, err);
-    if (rc < 0) {
-        PQclear(PQexec(conn, "ROLLBACK"));
-        return rc;
-    }
-    return pgu_exec(conn, "COMMIT", "could not commit the migration", err);
+    /* one transaction: run again whole after a deadlock or a lock timeout (concurrent DDL) */
+    MigrateTx m = {conn, schema, from, to};
+    return p2n_retry("sync schema migration", migrate_tx, &m, err);
 }
 
 int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)

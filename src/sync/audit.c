@@ -161,8 +161,8 @@ static void *maint_main(void *arg)
             next_prune = now + MAINT_PRUNE_EVERY_MS;
             if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
                 PQfinish(pg);
-                pg = PQconnectdb(m->conninfo);
-                if (PQstatus(pg) == CONNECTION_OK)
+                pg = NULL;
+                if (pgu_connect(m->conninfo, NULL, &pg, &err) == 0)
                     PQclear(PQexec(pg, "SET application_name = 'pg2neo maintenance'"));
             }
             int rc = PQstatus(pg) == CONNECTION_OK ? 0 : P2N_ECONNLOST;
@@ -281,17 +281,7 @@ static int svc_fail(P2nService *s, const P2nErr *err)
 /* a connection of its own: the service's may be in use by its scheduler thread */
 static int svc_pg(P2nService *s, PGconn **out, P2nErr *err)
 {
-    PGconn *c = PQconnectdb(sync_engine_mapping(s)->conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        PQfinish(c);
-        *out = NULL;
-        return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
-    }
-    *out = c;
-    return 0;
+    return pgu_connect(sync_engine_mapping(s)->conninfo, sync_engine_mapping(s)->conninfo_from, out, err);
 }
 
 static int svc_env(P2nService *s, FsEnv *env, P2nErr *err)

@@ -219,7 +219,7 @@ static int sq(FsEnv *env, const char *tmpl, int np, const char *const *p, PGresu
     char *sql = pgu_schema_subst(tmpl, env->schema, err);
     if (sql == NULL)
         return err->code ? err->code : P2N_ENOMEM;
-    int rc = pgu_query(env->pg2, sql, np, p, out, what, err);
+    int rc = pgu_query_retry(env->pg2, sql, np, p, out, what, err); /* again after a deadlock */
     free(sql);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/retry.h"
 #include "common/time.h"
 
 void sync_daemon_config_default(SyncDaemonConfig *c)
@@ -17,6 +18,30 @@ void sync_daemon_config_default(SyncDaemonConfig *c)
     c->tick_ms = 1000;
     c->reconnect_base_ms = 200;
     c->reconnect_cap_ms = 10000;
+    c->auth_base_ms = 30000;
+    c->auth_cap_ms = 300000;
+}
+
+uint32_t sync_daemon_fault_delay_ms(const SyncDaemonConfig *c, P2nBackoff *rb, const P2nErr *e, uint32_t *attempt,
+                                    uint32_t *auth_attempt)
+{
+    if (p2n_err_is_auth(e)) {
+        (*auth_attempt)++;
+        return p2n_backoff_ceiling_ms(c->auth_base_ms, c->auth_cap_ms, *auth_attempt);
+    }
+    (*attempt)++;
+    return p2n_backoff_delay_ms(rb, *attempt);
+}
+
+/* Logs a fault and the wait that follows; a wrong password or user says so, at error level (the
+   message names where the secret came from, never the secret). */
+static void log_fault(const char *what, const P2nErr *e, uint32_t attempt, uint32_t delay_ms)
+{
+    if (p2n_err_is_auth(e))
+        P2N_ERROR("authentication failed: the password or the user is wrong, will retry much later",
+                  "attempt=%u delay_ms=%u error=\"%s\"", attempt, delay_ms, e->msg);
+    else
+        P2N_WARN(what, "attempt=%u delay_ms=%u error=\"%s\"", attempt, delay_ms, e->msg);
 }
 
 /* Sleeps up to ms, waking early when *stop is set. */
@@ -40,7 +65,7 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
     memset(stats, 0, sizeof(*stats));
     P2nBackoff rb = {0};
     p2n_backoff_init(&rb, c->reconnect_base_ms, c->reconnect_cap_ms, 0.3);
-    uint32_t reconnect_attempt = 0;
+    uint32_t reconnect_attempt = 0, auth_attempt = 0;
     bool connected = false;
     uint32_t poll_ms = c->min_poll_ms;
     int64_t last_batch = 0; /* monotonic ms of the last batch (0 = run one now) */
@@ -56,18 +81,17 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
             P2nErr e;
             p2n_err_clear(&e);
             if (h->connect(h->ctx, &e) != 0) {
-                reconnect_attempt++;
-                uint32_t d = p2n_backoff_delay_ms(&rb, reconnect_attempt);
-                P2N_WARN("could not connect, will retry", "attempt=%u delay_ms=%u error=\"%s\"",
-                         reconnect_attempt, d, e.msg);
+                uint32_t d = sync_daemon_fault_delay_ms(c, &rb, &e, &reconnect_attempt, &auth_attempt);
+                log_fault("could not connect, will retry", &e, reconnect_attempt + auth_attempt, d);
                 stats->faults++;
                 nap(d, stop);
                 continue;
             }
-            if (reconnect_attempt > 0) {
-                P2N_INFO("connected again", "after_attempts=%u", reconnect_attempt);
+            if (reconnect_attempt + auth_attempt > 0) {
+                P2N_INFO("connected again", "after_attempts=%u", reconnect_attempt + auth_attempt);
                 stats->reconnects++;
             }
+            auth_attempt = 0;
             connected = true;
             last_batch = 0;
         }
@@ -109,10 +133,8 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
             if (rc != 0) {
                 /* Count it like a failed connect, so a target that accepts connections but
                    fails every batch is retried with growing delays, not in a tight loop. */
-                reconnect_attempt++;
-                uint32_t d = p2n_backoff_delay_ms(&rb, reconnect_attempt);
-                P2N_WARN("batch failed, reconnecting", "attempt=%u delay_ms=%u error=\"%s\"",
-                         reconnect_attempt, d, e.msg);
+                uint32_t d = sync_daemon_fault_delay_ms(c, &rb, &e, &reconnect_attempt, &auth_attempt);
+                log_fault("batch failed, reconnecting", &e, reconnect_attempt + auth_attempt, d);
                 stats->faults++;
                 h->disconnect(h->ctx);
                 connected = false;

@@ -44,6 +44,10 @@ typedef struct SyncDaemonConfig {
     uint32_t max_poll_ms;    /* slowest idle poll, default 50 */
     uint32_t tick_ms;        /* periodic hook, default 1000 */
     uint32_t reconnect_base_ms, reconnect_cap_ms; /* default 200, 10000 */
+    uint32_t auth_base_ms, auth_cap_ms; /* after a wrong password or user (p2n_err_is_auth): default
+                                           30000, 300000. Neo4j locks an account after a few failed
+                                           logins in a row (AuthenticationRateLimit); LDAP-backed
+                                           PostgreSQL logins may lock the directory account */
 } SyncDaemonConfig;
 
 typedef struct SyncDaemonStats {
@@ -55,6 +59,14 @@ typedef struct SyncDaemonStats {
 } SyncDaemonStats;
 
 void sync_daemon_config_default(SyncDaemonConfig *c);
+
+/* The daemon's wait after a fault (a failed connect or batch) described by e. A credentials
+   failure (p2n_err_is_auth: a wrong password or user, on either side) counts in *auth_attempt and
+   waits auth_base_ms doubling up to auth_cap_ms (30 s, 1 min, 2 min, 4 min, 5 min ...); any other
+   fault counts in *attempt and waits the jittered reconnect backoff rb (200 ms .. 10 s). The
+   counters are reset by the caller once connected. */
+uint32_t sync_daemon_fault_delay_ms(const SyncDaemonConfig *c, P2nBackoff *rb, const P2nErr *e, uint32_t *attempt,
+                                    uint32_t *auth_attempt);
 
 /* Runs until *stop becomes non-zero. Returns 0 after a clean stop. */
 int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatile sig_atomic_t *stop,

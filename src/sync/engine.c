@@ -141,15 +141,10 @@ static int pg_ensure(P2nService *s, P2nErr *err)
     if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
         return 0;
     pg_disconnect(s);
-    PGconn *c = PQconnectdb(s->map->conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        PQfinish(c);
-        return p2n_err_set(err, P2N_ECONNLOST, "could not connect to PostgreSQL: %s", msg);
-    }
-    PQsetNoticeProcessor(c, p2n_log_pg_notice, NULL); /* notices as log lines, in the log format */
+    PGconn *c = NULL; /* notices become log lines; a wrong password is P2N_EAUTH, a bad string P2N_ECONFIG */
+    int rc = pgu_connect(s->map->conninfo, s->map->conninfo_from, &c, err);
+    if (rc < 0)
+        return rc;
     PQclear(PQexec(c, "SET application_name = 'pg2neo'; " MAPPING_SESSION_SQL));
     /* The daemon's own writes (fold, claim, mark synced, batch and failure rows) need not wait
        for a WAL flush: a crash of PostgreSQL can undo only the last of them, and each is redone
@@ -1998,6 +1993,8 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     bc.uri = m->neo4j_uri;
     bc.user = m->neo4j_user;
     bc.password = m->neo4j_password;
+    bc.password_from = m->neo4j_password_from;
+    bc.user_from = m->neo4j_user_from;
     bc.database = m->neo4j_database && *m->neo4j_database ? m->neo4j_database : NULL;
     bc.connect_timeout_ms = 5000;
     bc.read_timeout_ms = (int)(s->timeout_ms + 10000u);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/retry.h"
 #include "common/time.h"
 #include "packstream/packstream.h"
 #include "pg/pgutil.h"
@@ -16,16 +18,14 @@
 
 /* ---- environment ---- */
 
-static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
+static int pg_open(const char *conninfo, const char *from, PGconn **out, P2nErr *err)
 {
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
-        msg[strcspn(msg, "\n")] = '\0';
-        PQfinish(c);
-        return p2n_err_set(err, P2N_EIO, "could not connect to PostgreSQL: %s", msg);
-    }
+    PGconn *c = NULL;
+    int rc = pgu_connect(conninfo, from, &c, err);
+    if (rc == P2N_ECONNLOST)
+        rc = err->code = P2N_EIO; /* as before: the command could not start */
+    if (rc < 0)
+        return rc;
     PQclear(PQexec(c, "SET application_name = 'pg2neo ops'; SET client_min_messages = warning; " MAPPING_SESSION_SQL));
     *out = c;
     return 0;
@@ -43,7 +43,8 @@ int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags,
         goto fail;
     }
     snprintf(env->schema, sizeof(env->schema), "%s", sch);
-    if ((rc = pg_open(env->m->conninfo, &env->pg, err)) < 0 || (rc = pg_open(env->m->conninfo, &env->pg2, err)) < 0)
+    if ((rc = pg_open(env->m->conninfo, env->m->conninfo_from, &env->pg, err)) < 0 ||
+        (rc = pg_open(env->m->conninfo, env->m->conninfo_from, &env->pg2, err)) < 0)
         goto fail;
     MappingCatalog cat;
     if ((rc = mapping_catalog_load(env->pg, &cat, err)) < 0)
@@ -57,6 +58,8 @@ int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags,
     cfg.uri = env->m->neo4j_uri;
     cfg.user = env->m->neo4j_user;
     cfg.password = env->m->neo4j_password;
+    cfg.password_from = env->m->neo4j_password_from;
+    cfg.user_from = env->m->neo4j_user_from;
     cfg.database = env->m->neo4j_database && *env->m->neo4j_database ? env->m->neo4j_database : NULL;
     if ((rc = bolt_driver_new(&cfg, &env->driver, err)) < 0)
         goto fail;
@@ -352,7 +355,7 @@ static int ckpt_sql(FsEnv *env, const char *tmpl, int np, const char *const *p, 
     char *sql = pgu_schema_subst(tmpl, env->schema, err);
     if (sql == NULL)
         return err && err->code ? err->code : P2N_ENOMEM;
-    int rc = pgu_query(env->pg2, sql, np, p, out, what, err);
+    int rc = pgu_query_retry(env->pg2, sql, np, p, out, what, err); /* each its own transaction */
     free(sql);
     return rc;
 }
@@ -445,7 +448,8 @@ static int wait_in_flight(FsEnv *env, P2nErr *err)
         if (done)
             return 0;
         if (!told && p2n_now_mono_ms() - t0 > 5000) {
-            fprintf(stderr, "pg2neo: waiting for transactions older than the full sync to end\n");
+            P2N_INFO("waiting for transactions older than the full sync to end", "waited_ms=%lld",
+                     (long long)(p2n_now_mono_ms() - t0));
             told = true;
         }
         p2n_sleep_ms(50, NULL);
@@ -536,7 +540,7 @@ static int chunk_send(FsEnv *env, const MappingEntity *e, FsPgStream *s, int64_t
         P2nErr e2;
         p2n_err_clear(&e2);
         if (mapping_row_encode(e, s->rows, s->order[i], version, rows, &e2) < 0) {
-            fprintf(stderr, "pg2neo: warning: row skipped: %s\n", e2.msg);
+            P2N_WARN("row skipped: it does not encode", "error=\"%s\"", e2.msg);
             tr->encode_errors++;
             continue;
         }
@@ -948,6 +952,59 @@ out:
     return rc;
 }
 
+/* One type, run again from its checkpoint after a conflict (a deadlock with daemons writing the
+   same nodes, a lock timeout on its table): chunks whose checkpoint was stored are not written
+   again. The result counts every attempt's rows once: a resumed attempt starts its rows_before
+   at the checkpoint, which holds the rows the failed attempts wrote. */
+typedef struct TypeRun {
+    FsEnv *env;
+    const MappingEntity *e;
+    const FullsyncOptions *o;
+    bool resuming;
+    long *chunks_left;
+    FullsyncTypeResult *tr;
+    int runs;
+    int64_t rows_before; /* the first attempt's */
+    double seconds;      /* of the attempts before */
+} TypeRun;
+
+static int sync_type_once(void *ctx, P2nErr *err)
+{
+    TypeRun *t = ctx;
+    FullsyncTypeResult *tr = t->tr;
+    if (t->runs > 0) {
+        t->seconds += tr->seconds;
+        tr->rows = 0; /* counted again from the checkpoint, in rows_before */
+        if (!bolt_conn_usable(t->env->neo)) { /* a failed transaction the server closed on */
+            bolt_conn_close(t->env->neo);
+            t->env->neo = NULL;
+            int rc = bolt_driver_connect(t->env->driver, BOLT_ACCESS_WRITE, &t->env->neo, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    int rc = sync_type(t->env, t->e, t->o, t->resuming || t->runs > 0, t->chunks_left, tr, err);
+    if (t->runs++ == 0)
+        t->rows_before = tr->rows_before;
+    return rc;
+}
+
+static int sync_type_retry(FsEnv *env, const MappingEntity *e, const FullsyncOptions *o, bool resuming,
+                           long *chunks_left, FullsyncTypeResult *tr, P2nErr *err)
+{
+    TypeRun t = {env, e, o, resuming, chunks_left, tr, 0, 0, 0};
+    char what[200];
+    snprintf(what, sizeof(what), "full sync of %s", e->name);
+    int rc = p2n_retry(what, sync_type_once, &t, err);
+    if (t.runs > 1) { /* as one run: the rows of every attempt, from the first one's start */
+        tr->rows += tr->rows_before - t.rows_before;
+        tr->rows_before = t.rows_before;
+        tr->resumed = resuming;
+        tr->seconds += t.seconds;
+    }
+    return rc;
+}
+
 int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nErr *err)
 {
     memset(res, 0, sizeof(*res));
@@ -1024,7 +1081,7 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
                 continue;
             FullsyncTypeResult *tr = &res->types[res->ntypes++];
             tr->type = e->name;
-            rc = sync_type(env, e, o, resuming, &chunks_left, tr, err);
+            rc = sync_type_retry(env, e, o, resuming, &chunks_left, tr, err);
             res->rows += tr->rows;
             res->orphans_removed += tr->orphans_removed;
         }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/retry.h"
 #include "common/time.h"
 #include "pg/pgutil.h"
 
@@ -192,7 +194,7 @@ int verify_entity(FsEnv *env, const MappingEntity *e, const char *const *ids, si
             p2n_err_clear(&e2);
             size_t used = 0;
             if (mapping_row_encode(e, s.rows, prow, 0, &row, &e2) < 0) {
-                fprintf(stderr, "pg2neo: warning: %s\n", e2.msg);
+                P2N_WARN("row not compared: it does not encode", "error=\"%s\"", e2.msg);
             } else if (ps_decode(&arena, row.data, row.len, NULL, &decoded, &used, err) < 0) {
                 rc = err->code;
                 break;
@@ -271,7 +273,7 @@ int verify_queue(FsEnv *env, const char *type, const char *const *ids, size_t n,
     pgu_array_literal(&arr, ids, n);
     const char *p[4] = {type, (const char *)arr.data, del ? "deleted" : "pending", del ? "delete" : "upsert"};
     int rc = arr.failed ? p2n_err_set(err, P2N_ENOMEM, "out of memory")
-                        : pgu_query(env->pg2, sql, 4, p, NULL, "could not queue the differences", err);
+                        : pgu_query_retry(env->pg2, sql, 4, p, NULL, "could not queue the differences", err);
     p2n_buf_free(&arr);
     free(sql);
     return rc;
@@ -337,8 +339,8 @@ static int queue_add(RunCtx *c, const char *id, bool del, P2nErr *err)
     if (!c->repair)
         return 0;
     if (!id_queueable(c->e, id)) {
-        fprintf(stderr, "pg2neo: warning: %s \"%s\" is not an entity id and cannot be queued; "
-                        "pg2neo full-sync removes it\n", c->e->name, id);
+        P2N_WARN("not an entity id, cannot be queued: pg2neo full-sync removes it", "entity_type=%s id=\"%s\"",
+                 c->e->name, id);
         return 0;
     }
     char **v = del ? c->del : c->up;
@@ -395,7 +397,7 @@ static int sample_ids(FsEnv *env, const MappingEntity *e, long n, char ***out, s
     const char *p = lim;
     PGresult *r = NULL;
     int rc = q.failed ? p2n_err_set(err, P2N_ENOMEM, "out of memory")
-                      : pgu_query(env->pg2, (const char *)q.data, 1, &p, &r, "could not sample ids", err);
+                      : pgu_query_retry(env->pg2, (const char *)q.data, 1, &p, &r, "could not sample ids", err);
     p2n_buf_free(&q);
     if (rc < 0)
         return rc;
@@ -411,6 +413,65 @@ static int sample_ids(FsEnv *env, const MappingEntity *e, long n, char ***out, s
     *out = v;
     *nout = (size_t)nr;
     return 0;
+}
+
+static void ids_free(VerifyIds *l);
+
+/* One type, compared (and its differences queued) whole; run again after a conflict (a lock
+   timeout on its table, a deadlock queueing against daemons): queueing twice is harmless. */
+typedef struct TypeVerify {
+    FsEnv *env;
+    const MappingEntity *e;
+    const VerifyOptions *o;
+    VerifyTypeResult *tr;
+    int64_t differences; /* OUT */
+    int runs;
+} TypeVerify;
+
+static int verify_type_once(void *ctx, P2nErr *err)
+{
+    TypeVerify *t = ctx;
+    const MappingEntity *e = t->e;
+    const VerifyOptions *o = t->o;
+    VerifyTypeResult *tr = t->tr;
+    if (t->runs++ > 0) { /* from scratch */
+        ids_free(&tr->missing);
+        ids_free(&tr->extra);
+        ids_free(&tr->props);
+        ids_free(&tr->rels);
+        memset(tr, 0, sizeof(*tr));
+        tr->type = e->name;
+        tr->relationship = e->kind == MAPPING_LINK;
+        t->differences = 0;
+    }
+    RunCtx *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    c->env = t->env;
+    c->e = e;
+    c->tr = tr;
+    c->repair = o->repair;
+    char **ids = NULL;
+    size_t nids = 0;
+    int rc = 0;
+    if (o->sample > 0)
+        rc = sample_ids(t->env, e, o->sample, &ids, &nids, err);
+    if (rc == 0 && (o->sample <= 0 || nids > 0))
+        rc = verify_entity(t->env, e, (const char *const *)ids, nids, o->fetch, run_visit, c, err);
+    if (rc == 0)
+        rc = flush_queue(c, false, err);
+    if (rc == 0)
+        rc = flush_queue(c, true, err);
+    for (size_t k = 0; k < c->nup; k++)
+        free(c->up[k]);
+    for (size_t k = 0; k < c->ndel; k++)
+        free(c->del[k]);
+    for (size_t k = 0; k < nids; k++)
+        free(ids[k]);
+    free(ids);
+    t->differences = c->differences;
+    free(c);
+    return rc;
 }
 
 int verify_run(FsEnv *env, const VerifyOptions *o, VerifyResult *res, P2nErr *err)
@@ -432,33 +493,12 @@ int verify_run(FsEnv *env, const VerifyOptions *o, VerifyResult *res, P2nErr *er
         VerifyTypeResult *tr = &res->types[res->ntypes++];
         tr->type = e->name;
         tr->relationship = e->kind == MAPPING_LINK;
-        RunCtx *c = calloc(1, sizeof(*c));
-        if (c == NULL)
-            return p2n_err_set(err, P2N_ENOMEM, "out of memory");
-        c->env = env;
-        c->e = e;
-        c->tr = tr;
-        c->repair = o->repair;
-        char **ids = NULL;
-        size_t nids = 0;
-        if (o->sample > 0)
-            rc = sample_ids(env, e, o->sample, &ids, &nids, err);
-        if (rc == 0 && (o->sample <= 0 || nids > 0))
-            rc = verify_entity(env, e, (const char *const *)ids, nids, o->fetch, run_visit, c, err);
-        if (rc == 0)
-            rc = flush_queue(c, false, err);
-        if (rc == 0)
-            rc = flush_queue(c, true, err);
-        for (size_t k = 0; k < c->nup; k++)
-            free(c->up[k]);
-        for (size_t k = 0; k < c->ndel; k++)
-            free(c->del[k]);
-        for (size_t k = 0; k < nids; k++)
-            free(ids[k]);
-        free(ids);
-        res->differences += c->differences;
+        TypeVerify t = {env, e, o, tr, 0, 0};
+        char what[200];
+        snprintf(what, sizeof(what), "verify %s", e->name);
+        rc = p2n_retry(what, verify_type_once, &t, err);
+        res->differences += t.differences;
         res->queued += tr->queued;
-        free(c);
         if (rc < 0)
             p2n_err_prefix(err, "could not verify %s", e->name);
     }

@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/retry.h"
 
 static void test_buf_grow_and_bytes(void **state)
 {
@@ -174,7 +175,7 @@ static void test_log_formats_and_masking(void **state)
     assert_non_null(strstr(line, "level=warn"));
     assert_non_null(strstr(line, "msg=\"could not connect\""));
     assert_null(strstr(line, "hunter2secret"));
-    assert_non_null(strstr(line, "password=*************"));
+    assert_non_null(strstr(line, "password=*** n=3"));
     free(line);
     line = capture_log(P2N_LOG_JSON, "batch \"done\"", "batch=12 note=\"a b\"");
     assert_non_null(strstr(line, "\"level\":\"warn\""));
@@ -195,12 +196,116 @@ static void test_log_formats_and_masking(void **state)
     /* a secret with a quote is masked before the value is re-quoted */
     p2n_log_add_secret("pa\"ss\\word");
     line = capture_log(P2N_LOG_LOGFMT, "x", "password=\"pa\"ss\\word\" n=1");
-    assert_non_null(strstr(line, " password=********** n=1\n"));
+    assert_non_null(strstr(line, " password=*** n=1\n"));
     free(line);
     p2n_log_clear_secrets();
     assert_int_equal(p2n_log_parse_level("debug"), P2N_LOG_DEBUG);
     assert_int_equal(p2n_log_parse_level("nope"), -1);
     assert_int_equal(p2n_log_parse_format("json"), P2N_LOG_JSON);
+}
+
+static void expect_masked(const char *in, const char *want)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", in);
+    p2n_log_mask_credentials(buf);
+    if (strcmp(buf, want) != 0)
+        fail_msg("mask(%s) = %s, expected %s", in, buf, want);
+}
+
+/* URLs' user info and password= values are masked in every line and message (issue 18, item 5) */
+static void test_log_mask_credentials(void **state)
+{
+    (void)state;
+    expect_masked("postgresql://u:s3cret@h/db", "postgresql://u:***@h/db");
+    expect_masked("could not parse \"postgres://u:p@ss/w?rd@h:5432/db\" at 3",
+                  "could not parse \"postgres://u:***@h:5432/db\" at 3");
+    expect_masked("neo4j+s://neo4j:pw123@graph:7687 and bolt://a:b@c", "neo4j+s://neo4j:***@graph:7687 and bolt://a:*@c");
+    expect_masked("host=h password=s3cret dbname=d", "host=h password=*** dbname=d");
+    expect_masked("host=h password = 'a b\\'c' port=5", "host=h password = *** port=5");
+    expect_masked("postgresql://h/db?sslmode=require&password=s3cret&x=1",
+                  "postgresql://h/db?sslmode=require&password=***&x=1");
+    expect_masked("PGPASSWORD=abcdef NEO4J_PASSWORD=xyz12", "PGPASSWORD=*** NEO4J_PASSWORD=***");
+    expect_masked("password=ab", "password=**");
+    expect_masked("{\"e\":\"password=abc\\\"x\"}", "{\"e\":\"password=***\\\"x\"}");
+    /* nothing else changes */
+    expect_masked("bolt://127.0.0.1:7687", "bolt://127.0.0.1:7687");
+    expect_masked("mail user@example.com at postgresql://h/db", "mail user@example.com at postgresql://h/db");
+    expect_masked("postgresql://user@h/db", "postgresql://user@h/db");
+    expect_masked("the password (from NEO4J_PASSWORD) is wrong", "the password (from NEO4J_PASSWORD) is wrong");
+    expect_masked("password_file=/etc/pw", "password_file=/etc/pw");
+    /* in a log line, both formats */
+    char *line = capture_log(P2N_LOG_JSON, "could not start", "error=\"bad \"postgresql://u:topsecret@h/d\"\"");
+    assert_null(strstr(line, "topsecret"));
+    assert_non_null(strstr(line, "postgresql://u:***@h/d"));
+    free(line);
+    line = capture_log(P2N_LOG_LOGFMT, "conninfo host=h password='top secret' x", "");
+    assert_null(strstr(line, "top secret"));
+    assert_null(strstr(line, "secret"));
+    free(line);
+}
+
+static int g_calls;
+static const char *g_states[4];
+static int fake_tx(void *ctx, P2nErr *err)
+{
+    (void)ctx;
+    const char *st = g_states[g_calls++];
+    if (st == NULL)
+        return 0;
+    p2n_err_set(err, P2N_EPG, "could not claim: deadlock detected");
+    snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", st);
+    return P2N_EPG;
+}
+
+/* Commands retry work that failed on a conflict with another session, and nothing else */
+static void test_retry_conflicts(void **state)
+{
+    (void)state;
+    P2nErr e;
+    const char *conflicts[] = {"40P01", "40001", "55P03"};
+    for (size_t i = 0; i < 3; i++) {
+        p2n_err_set(&e, P2N_EPG, "x");
+        snprintf(e.sqlstate, sizeof(e.sqlstate), "%s", conflicts[i]);
+        assert_true(p2n_err_is_conflict(&e));
+        assert_false(p2n_err_is_auth(&e));
+    }
+    p2n_err_set(&e, P2N_EPG, "duplicate key");
+    snprintf(e.sqlstate, sizeof(e.sqlstate), "23505");
+    assert_false(p2n_err_is_conflict(&e));
+    p2n_err_set(&e, P2N_ENEO4J, "deadlock");
+    snprintf(e.neo_code, sizeof(e.neo_code), "Neo.TransientError.Transaction.DeadlockDetected");
+    assert_true(p2n_err_is_conflict(&e));
+    snprintf(e.neo_code, sizeof(e.neo_code), "Neo.TransientError.Transaction.Terminated");
+    assert_false(p2n_err_is_conflict(&e));
+    snprintf(e.neo_code, sizeof(e.neo_code), "Neo.ClientError.Schema.ConstraintValidationFailed");
+    assert_false(p2n_err_is_conflict(&e));
+    p2n_err_set(&e, P2N_ECONNLOST, "connection lost");
+    assert_false(p2n_err_is_conflict(&e));
+    p2n_err_set(&e, P2N_EPG, "password authentication failed");
+    snprintf(e.sqlstate, sizeof(e.sqlstate), "28P01");
+    assert_true(p2n_err_is_auth(&e));
+    assert_false(p2n_err_is_conflict(&e));
+
+    assert_int_equal(p2n_retry_delay_ms(1), 100);
+    assert_int_equal(p2n_retry_delay_ms(2), 200);
+    assert_int_equal(p2n_retry_delay_ms(6), 2000);
+    assert_int_equal(p2n_retry_delay_ms(7), 2000);
+
+    p2n_log_set_level(P2N_LOG_OFF);
+    g_calls = 0;
+    g_states[0] = "40P01";
+    g_states[1] = "55P03";
+    g_states[2] = NULL;
+    assert_int_equal(p2n_retry("test", fake_tx, NULL, &e), 0); /* two conflicts, then done */
+    assert_int_equal(g_calls, 3);
+    assert_int_equal(e.code, 0);
+    g_calls = 0;
+    g_states[0] = "23505";
+    assert_int_equal(p2n_retry("test", fake_tx, NULL, &e), P2N_EPG); /* not a conflict: no retry */
+    assert_int_equal(g_calls, 1);
+    assert_string_equal(e.sqlstate, "23505");
+    p2n_log_set_level(P2N_LOG_INFO);
 }
 
 int main(void)
@@ -213,6 +318,8 @@ int main(void)
         cmocka_unit_test(test_backoff_jitter_in_range),
         cmocka_unit_test(test_error_classes),
         cmocka_unit_test(test_log_formats_and_masking),
+        cmocka_unit_test(test_log_mask_credentials),
+        cmocka_unit_test(test_retry_conflicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* Unit tests for the daemon loop (src/sync/daemon.c) through its hooks. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -196,6 +198,87 @@ static void test_sweep_runs_batches_without_poll_news(void **state)
     assert_true(f.polls > 0);
 }
 
+/* connect fails with a wrong password */
+static int f_connect_auth(void *ctx, P2nErr *err)
+{
+    FakeD *f = ctx;
+    f->connects++;
+    p2n_err_set(err, P2N_EAUTH, "authentication failed at 127.0.0.1:7687: The client is unauthorized "
+                                "(Neo.ClientError.Security.Unauthorized)");
+    snprintf(err->neo_code, sizeof(err->neo_code), "Neo.ClientError.Security.Unauthorized");
+    return P2N_EAUTH;
+}
+
+static volatile sig_atomic_t *g_stop_later;
+static void *stop_later(void *arg)
+{
+    (void)arg;
+    p2n_sleep_ms(700, NULL);
+    *g_stop_later = 1;
+    return NULL;
+}
+
+/* A wrong password is not retried at the reconnect backoff (200 ms, 400 ms ...: Neo4j locks the
+   account after a few failures in a row): the next attempt waits 30 s. With the daemon's default
+   configuration, 700 ms see one attempt, not three or four. */
+static void test_auth_failure_backs_off_far(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .work_after_polls = -1};
+    SyncDaemonHooks h = hooks(&f);
+    h.connect = f_connect_auth;
+    SyncDaemonConfig c;
+    sync_daemon_config_default(&c);
+    pthread_t t;
+    g_stop_later = &stop;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, NULL), 0);
+    int64_t t0 = p2n_now_mono_ms();
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(f.connects, 1);
+    assert_int_equal(st.faults, 1);
+    assert_true(p2n_now_mono_ms() - t0 < 5000); /* the long wait still ends on a stop */
+}
+
+/* The backoff decision: credentials failures (either side) wait 30 s doubling to 5 min; others
+   the reconnect backoff (200 ms .. 10 s, jittered down by at most 30 %). */
+static void test_fault_delay_decision(void **state)
+{
+    (void)state;
+    SyncDaemonConfig c;
+    sync_daemon_config_default(&c);
+    P2nBackoff rb = {0};
+    p2n_backoff_init(&rb, c.reconnect_base_ms, c.reconnect_cap_ms, 0.3);
+    uint32_t attempt = 0, auth = 0;
+    P2nErr neo, pg, rate, lost, forbidden;
+    p2n_err_set(&neo, P2N_EAUTH, "authentication failed");
+    snprintf(neo.neo_code, sizeof(neo.neo_code), "Neo.ClientError.Security.Unauthorized");
+    p2n_err_set(&pg, P2N_EAUTH, "could not connect to PostgreSQL: password authentication failed");
+    snprintf(pg.sqlstate, sizeof(pg.sqlstate), "28P01");
+    p2n_err_set(&rate, P2N_ENEO4J, "too many attempts");
+    snprintf(rate.neo_code, sizeof(rate.neo_code), "Neo.ClientError.Security.AuthenticationRateLimit");
+    p2n_err_set(&lost, P2N_ECONNLOST, "connection refused");
+    p2n_err_set(&forbidden, P2N_ENEO4J, "no write permission");
+    snprintf(forbidden.neo_code, sizeof(forbidden.neo_code), "Neo.ClientError.Security.Forbidden");
+
+    const uint32_t want[] = {30000, 60000, 120000, 240000, 300000, 300000};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const P2nErr *e = i % 3 == 0 ? &neo : i % 3 == 1 ? &pg : &rate;
+        assert_int_equal(sync_daemon_fault_delay_ms(&c, &rb, e, &attempt, &auth), want[i]);
+    }
+    assert_int_equal(auth, 6);
+    assert_int_equal(attempt, 0);
+    for (uint32_t i = 1; i <= 8; i++) {
+        uint32_t d = sync_daemon_fault_delay_ms(&c, &rb, i % 2 ? &lost : &forbidden, &attempt, &auth);
+        uint32_t ceil = p2n_backoff_ceiling_ms(200, 10000, i);
+        assert_true(d <= ceil && d >= ceil * 7 / 10);
+    }
+    assert_int_equal(attempt, 8);
+    assert_int_equal(auth, 6); /* unchanged by other faults */
+}
+
 static void test_stop_before_start(void **state)
 {
     (void)state;
@@ -217,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_failed_batch_reconnects),
         cmocka_unit_test(test_auto_sync_off_runs_no_batch),
         cmocka_unit_test(test_stop_before_start),
+        cmocka_unit_test(test_auth_failure_backs_off_far),
+        cmocka_unit_test(test_fault_delay_decision),
         cmocka_unit_test(test_sweep_runs_batches_without_poll_news),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
