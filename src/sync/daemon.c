@@ -67,6 +67,7 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
     p2n_backoff_init(&rb, c->reconnect_base_ms, c->reconnect_cap_ms, 0.3);
     uint32_t reconnect_attempt = 0, auth_attempt = 0;
     bool connected = false;
+    int fatal = 0;
     uint32_t poll_ms = c->min_poll_ms;
     int64_t last_batch = 0; /* monotonic ms of the last batch (0 = run one now) */
     int64_t last_tick = 0;
@@ -80,7 +81,13 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
         if (!connected) {
             P2nErr e;
             p2n_err_clear(&e);
-            if (h->connect(h->ctx, &e) != 0) {
+            int crc = h->connect(h->ctx, &e);
+            if (crc == P2N_ESTATE) {
+                P2N_ERROR("the daemon cannot run, stopping", "error=\"%s\"", e.msg);
+                fatal = crc;
+                break;
+            }
+            if (crc != 0) {
                 uint32_t d = sync_daemon_fault_delay_ms(c, &rb, &e, &reconnect_attempt, &auth_attempt);
                 log_fault("could not connect, will retry", &e, reconnect_attempt + auth_attempt, d);
                 stats->faults++;
@@ -161,5 +168,5 @@ int sync_daemon_run(const SyncDaemonHooks *h, const SyncDaemonConfig *c, volatil
         h->shutdown(h->ctx);
     if (connected)
         h->disconnect(h->ctx);
-    return 0;
+    return fatal;
 }

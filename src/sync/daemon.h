@@ -19,7 +19,9 @@
 
 typedef struct SyncDaemonHooks {
     void *ctx;
-    /* Makes sure both databases are connected; 0 when ready. */
+    /* Makes sure both databases are connected; 0 when ready. P2N_ESTATE means the daemon cannot
+       run at all (the sync schema is missing, or of another version): the loop stops and
+       sync_daemon_run returns it; any other failure is retried with backoff. */
     int (*connect)(void *ctx, P2nErr *err);
     /* Drops connections after a fault (the next connect starts afresh). */
     void (*disconnect)(void *ctx);

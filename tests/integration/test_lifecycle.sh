@@ -55,6 +55,12 @@ grep -q 'not installed.*run pg2neo init' "$tmp/st.err" || { cat "$tmp/st.err"; f
 grep -q '^full sync:' "$tmp/fs.out" && { cat "$tmp/fs.out"; fail "full-sync without init printed a summary"; }
 grep -q 'run pg2neo init' "$tmp/fs.out" || { cat "$tmp/fs.out"; fail "full-sync without init does not say what to do"; }
 
+# a daemon where the sync schema is missing stops at once, saying why (it retried for ever)
+timeout 20 "$bin" run --http off >"$tmp/run.log" 2>&1; rc=$?
+[ $rc = 1 ] || { cat "$tmp/run.log"; fail "run without init: exit $rc, not 1"; }
+grep -q 'the sync schema \\"public\\" is not installed in this database: run pg2neo init' "$tmp/run.log" \
+  || { cat "$tmp/run.log"; fail "run without init does not say why it stops"; }
+
 # init into a schema of its own, full sync, uninstall: nothing left
 export P2N_SYNC_SCHEMA=p2n_sync
 "$bin" init >"$tmp/init.out" 2>&1 || { cat "$tmp/init.out"; fail "init"; }

@@ -16,6 +16,7 @@
 typedef struct FakeD {
     volatile sig_atomic_t *stop;
     int connect_failures;     /* the first N connects fail */
+    int connect_state;        /* the first connect fails with P2N_ESTATE (no sync schema) */
     int connects, disconnects, polls, batches, ticks;
     int shutdowns, disconnects_at_shutdown; /* the shutdown hook's calls, and disconnects before it */
     int work;                 /* entities waiting */
@@ -30,6 +31,8 @@ static int f_connect(void *ctx, P2nErr *err)
 {
     FakeD *f = ctx;
     f->connects++;
+    if (f->connect_state)
+        return p2n_err_set(err, P2N_ESTATE, "the sync schema \"public\" is not installed in this database");
     if (f->connect_failures > 0) {
         f->connect_failures--;
         return p2n_err_set(err, P2N_ECONNLOST, "connection refused");
@@ -132,6 +135,21 @@ static void test_reconnects_with_backoff_and_never_exits(void **state)
     assert_int_equal(st.faults, 4);
     assert_int_equal(st.reconnects, 1);
     assert_int_equal(f.work, 0);
+}
+
+/* Issue 15 item 3: a sync schema missing (or of another version) is not retried for ever */
+static void test_stops_when_it_cannot_run(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    FakeD f = {.stop = &stop, .connect_state = 1, .work = 10, .work_after_polls = -1};
+    SyncDaemonHooks h = hooks(&f);
+    SyncDaemonConfig c = fast_config();
+    SyncDaemonStats st;
+    assert_int_equal(sync_daemon_run(&h, &c, &stop, &st), P2N_ESTATE);
+    assert_int_equal(f.connects, 1);
+    assert_int_equal(f.batches, 0);
+    assert_int_equal(f.shutdowns, 1);
 }
 
 static void test_failed_batch_reconnects(void **state)
@@ -298,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_drains_work_then_polls),
         cmocka_unit_test(test_reconnects_with_backoff_and_never_exits),
         cmocka_unit_test(test_failed_batch_reconnects),
+        cmocka_unit_test(test_stops_when_it_cannot_run),
         cmocka_unit_test(test_auto_sync_off_runs_no_batch),
         cmocka_unit_test(test_stop_before_start),
         cmocka_unit_test(test_auth_failure_backs_off_far),
