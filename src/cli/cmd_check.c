@@ -15,7 +15,7 @@
 
 static void check_help(void)
 {
-    printf("usage: pg2neo check [--cypher] [MAPPING]\n\n"
+    printf("usage: pg2neo check [--cypher] [--config MAPPING | MAPPING]\n\n"
            "Validates a mapping file (default: $P2N_MAPPING, else mapping.yaml) against the live\n"
            "PostgreSQL catalog: every table, column, type and key. Each problem is printed as\n"
            "file:line with the closest existing name. On success prints the graph model, and warns\n"
@@ -58,6 +58,8 @@ static int check_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cypher") == 0) {
             cypher = true;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && path == NULL) {
+            path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             cli_errorf("unknown option \"%s\" for check", argv[i]);
             return CLI_USAGE;
