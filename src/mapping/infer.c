@@ -302,7 +302,12 @@ void mapping_infer_fk_type(const char *column, const char *ref_table, P2nBuf *ou
 void mapping_infer_array_type(const char *column, const char *ref_table, P2nBuf *out)
 {
     size_t n = strip_key_suffix(column, ARRAY_SUFFIXES, sizeof(ARRAY_SUFFIXES) / sizeof(ARRAY_SUFFIXES[0]), "Ids");
-    if (n < strlen(column)) {
+    size_t len = strlen(column);
+    if (word_is(column, len, "ids") || word_is(column, len, "uuids") || word_is(column, len, "keys")) {
+        table_type(ref_table, out);
+        return;
+    }
+    if (n < len) {
         if (!has_word(column, n)) {
             table_type(ref_table, out);
             return;
@@ -1318,9 +1323,13 @@ static void write_props(Inf *inf, P2nBuf *b, const Ent *e, const char *const *sk
                     why = xprintf(inf, "%s: at most %d digits, which a Float holds exactly", c->sql_type, p);
                 } else {
                     conv = "string";
-                    why = p > 0 ? xprintf(inf, "%s: more digits than a Float holds, kept exact as text", c->sql_type)
-                                : xprintf(inf, "%s: no declared precision, kept exact as text (float would round)",
-                                          c->sql_type);
+                    if (p > 0)
+                        why = xprintf(inf, "%s: more digits than a Float holds, kept exact as text", c->sql_type);
+                    else if (strncmp(c->sql_type, "numeric", 7) == 0)
+                        why = xprintf(inf, "%s: no declared precision, kept exact as text (float would round)",
+                                      c->sql_type);
+                    else
+                        why = xprintf(inf, "%s (a numeric domain): kept exact as text (float may round)", c->sql_type);
                 }
             } else if (!c->is_array && (strcmp(c->type, "json") == 0 || strcmp(c->type, "jsonb") == 0)) {
                 conv = "string";
@@ -1494,11 +1503,21 @@ static void write_skip(P2nBuf *b, const Ent *e)
 
 /* ---- the whole ---- */
 
-static int cmp_table(const void *a, const void *b)
+/* The order of everything: the schemas in the order given (tables named schema-qualified from
+   other schemas after them, by schema name), then table names; the first schema's tables are
+   named first, so they keep the plain names when two tables would have one. */
+typedef struct Ranked {
+    size_t rank; /* index of the table's schema in the options, nschemas for others */
+    const MappingCatTable *t;
+} Ranked;
+
+static int cmp_ranked(const void *a, const void *b)
 {
-    const MappingCatTable *x = *(const MappingCatTable *const *)a, *y = *(const MappingCatTable *const *)b;
-    int c = strcmp(x->schema, y->schema);
-    return c ? c : strcmp(x->name, y->name);
+    const Ranked *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    int c = strcmp(x->t->schema, y->t->schema);
+    return c ? c : strcmp(x->t->name, y->t->name);
 }
 
 /* Whether spec names t: "schema.name", or "name" in a selected schema. */
@@ -1677,20 +1696,26 @@ int mapping_infer(const MappingCatalog *cat, const MappingInferOptions *o, P2nBu
     memset(&inf, 0, sizeof(inf));
     inf.cat = cat;
     inf.o = o;
-    const MappingCatTable **sel = calloc(cat->ntables + 1, sizeof(*sel));
+    Ranked *sel = calloc(cat->ntables + 1, sizeof(*sel));
     if (sel == NULL)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
-    for (size_t i = 0; i < cat->ntables; i++)
-        if (table_wanted(o, &cat->tables[i]))
-            sel[inf.n++] = &cat->tables[i];
-    qsort(sel, inf.n, sizeof(*sel), cmp_table);
+    for (size_t i = 0; i < cat->ntables; i++) {
+        const MappingCatTable *t = &cat->tables[i];
+        if (!table_wanted(o, t))
+            continue;
+        size_t rank = 0;
+        while (rank < o->nschemas && strcmp(o->schemas[rank], t->schema) != 0)
+            rank++;
+        sel[inf.n++] = (Ranked){rank, t};
+    }
+    qsort(sel, inf.n, sizeof(*sel), cmp_ranked);
     inf.ents = calloc(inf.n + 1, sizeof(*inf.ents));
     if (inf.ents == NULL) {
         free(sel);
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < inf.n; i++)
-        inf.ents[i].t = sel[i];
+        inf.ents[i].t = sel[i].t;
     free(sel);
 
     /* 1. keys: who can be an entity */
