@@ -1211,13 +1211,94 @@ static int numeric_precision(const MappingCatColumn *c)
 /* The largest numeric precision whose values a double holds exactly as decimal text (DBL_DIG). */
 #define INFER_FLOAT_DIGITS 15
 
-/* Writes properties, exclude, rename and convert of an entity; skip_cols are the columns read
-   only as relationship columns (never properties). */
-static void write_props(Inf *inf, P2nBuf *b, const Ent *e, const char *const *skip_cols, size_t nskip)
+/* What a column is for the entity's property selection. */
+typedef enum ColKind {
+    COL_PROP = 0, /* a property */
+    COL_SECRET,   /* a property name that looks like a credential: excluded */
+    COL_READ,     /* read for a relationship (or a join table's end), not a property */
+    COL_BADNAME   /* a name the file cannot hold (not UTF-8) */
+} ColKind;
+
+static ColKind col_kind(const Ent *e, const MappingCatColumn *c, const char *const *read, size_t nread)
+{
+    bool key = is_key_col(e, c->name);
+    /* a node's key columns are properties even when a relationship reads them; a join table's
+       ends never are */
+    if (in_list(read, nread, c->name) && (e->role == ROLE_LINK || !key))
+        return COL_READ;
+    if (!utf8_ok(c->name))
+        return COL_BADNAME;
+    if (!key && looks_secret(c->name))
+        return COL_SECRET;
+    return COL_PROP;
+}
+
+static bool is_json(const MappingCatColumn *c)
+{
+    return !c->is_array && (strcmp(c->type, "json") == 0 || strcmp(c->type, "jsonb") == 0);
+}
+
+static bool is_soft_delete(const MappingCatColumn *c)
+{
+    if (c->is_array)
+        return false;
+    if (strcmp(c->name, "deleted_at") == 0)
+        return strncmp(c->type, "timestamp", 9) == 0;
+    return (strcmp(c->name, "is_deleted") == 0 || strcmp(c->name, "deleted") == 0) && strcmp(c->type, "bool") == 0;
+}
+
+/* The conversion a property needs written (numeric must choose; json is made explicit), with
+   the reason; NULL for none. */
+static const char *conv_needed(Inf *inf, const MappingCatColumn *c, char **why)
+{
+    *why = NULL;
+    if (strcmp(c->type, "numeric") == 0) {
+        int p = numeric_precision(c);
+        if (p > 0 && p <= INFER_FLOAT_DIGITS) {
+            *why = xprintf(inf, "%s: at most %d digits, which a Float holds exactly", c->sql_type, p);
+            return "float";
+        }
+        if (p > 0)
+            *why = xprintf(inf, "%s: more digits than a Float holds, kept exact as text", c->sql_type);
+        else if (strncmp(c->sql_type, "numeric", 7) == 0)
+            *why = xprintf(inf, "%s: no declared precision, kept exact as text (float would round)", c->sql_type);
+        else
+            *why = xprintf(inf, "%s (a numeric domain): kept exact as text (float may round)", c->sql_type);
+        return "string";
+    }
+    if (is_json(c)) {
+        *why = xprintf(inf, "%s: its JSON text; map would flatten an object into %s.<key> properties", c->sql_type,
+                       c->name);
+        return "string";
+    }
+    return NULL;
+}
+
+static void flow_list_start(P2nBuf *b, const char *key, size_t *k)
+{
+    indent(b, 4);
+    p2n_buf_append_str(b, key);
+    p2n_buf_append_str(b, ": [");
+    *k = 0;
+}
+
+static void flow_list_item(P2nBuf *b, const char *s, size_t *k)
+{
+    if ((*k)++ > 0)
+        p2n_buf_append_str(b, ", ");
+    mapping_infer_yaml(b, s);
+}
+
+/* Writes properties, exclude, rename and convert of an entity; read are the columns read for
+   relationships (or a join table's ends). */
+static void write_props(Inf *inf, P2nBuf *b, const Ent *e, const char *const *read, size_t nread)
 {
     const MappingCatTable *t = e->t;
     const MappingCatColumn **cols = calloc(t->ncols + 1, sizeof(*cols));
-    if (cols == NULL) {
+    ColKind *kind = calloc(t->ncols + 1, sizeof(*kind));
+    if (cols == NULL || kind == NULL) {
+        free(cols);
+        free(kind);
         inf->oom = true;
         return;
     }
@@ -1231,124 +1312,75 @@ static void write_props(Inf *inf, P2nBuf *b, const Ent *e, const char *const *sk
             cols[j] = cols[j - 1];
             cols[j - 1] = x;
         }
-    bool bad_name = false, any_exclude = false, any_rename = false, any_convert = false;
+    size_t count[4] = {0, 0, 0, 0}, renames = 0, converts = 0;
     const char *soft = NULL;
     for (size_t i = 0; i < n; i++) {
-        const MappingCatColumn *c = cols[i];
-        bool key = is_key_col(e, c->name), rel = in_list(skip_cols, nskip, c->name) && !key;
-        if (!utf8_ok(c->name)) {
-            bad_name = bad_name || !rel;
+        kind[i] = col_kind(e, cols[i], read, nread);
+        count[kind[i]]++;
+        if (kind[i] != COL_PROP)
             continue;
-        }
-        if (rel)
-            continue;
-        if (!key && looks_secret(c->name))
-            any_exclude = true;
-        if (strncmp(c->name, "_p2n_", 5) == 0)
-            any_rename = true;
-        if (strcmp(c->type, "numeric") == 0 || (!c->is_array && (strcmp(c->type, "json") == 0 || strcmp(c->type, "jsonb") == 0)))
-            any_convert = true;
-        if (!key && soft == NULL &&
-            ((strcmp(c->name, "deleted_at") == 0 && !c->is_array && strncmp(c->type, "timestamp", 9) == 0) ||
-             ((strcmp(c->name, "is_deleted") == 0 || strcmp(c->name, "deleted") == 0) && strcmp(c->type, "bool") == 0)))
-            soft = c->name;
+        renames += strncmp(cols[i]->name, "_p2n_", 5) == 0;
+        char *why = NULL;
+        converts += conv_needed(inf, cols[i], &why) != NULL;
+        free(why);
+        if (soft == NULL && !is_key_col(e, cols[i]->name) && is_soft_delete(cols[i]))
+            soft = cols[i]->name;
     }
-    if (bad_name) {
+    size_t k;
+    if (count[COL_BADNAME] > 0) {
         /* a name the file cannot hold: list the others */
         comment_line(b, 4, "a column name is not valid UTF-8 and cannot be written here: the other columns are listed");
-        indent(b, 4);
-        p2n_buf_append_str(b, "properties: [");
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            const MappingCatColumn *c = cols[i];
-            if (!utf8_ok(c->name) || is_key_col(e, c->name) || in_list(skip_cols, nskip, c->name) || looks_secret(c->name))
-                continue;
-            if (k++ > 0)
-                p2n_buf_append_str(b, ", ");
-            mapping_infer_yaml(b, c->name);
-        }
+        flow_list_start(b, "properties", &k);
+        for (size_t i = 0; i < n; i++)
+            if (kind[i] == COL_PROP && !is_key_col(e, cols[i]->name))
+                flow_list_item(b, cols[i]->name, &k);
         p2n_buf_append_str(b, "]\n");
-    } else if (any_exclude) {
-        indent(b, 4);
-        p2n_buf_append_str(b, "exclude: [");
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            const MappingCatColumn *c = cols[i];
-            if (is_key_col(e, c->name) || in_list(skip_cols, nskip, c->name) || !looks_secret(c->name))
-                continue;
-            if (k++ > 0)
-                p2n_buf_append_str(b, ", ");
-            mapping_infer_yaml(b, c->name);
-        }
+    } else if (count[COL_SECRET] > 0) {
+        flow_list_start(b, "exclude", &k);
+        for (size_t i = 0; i < n; i++)
+            if (kind[i] == COL_SECRET)
+                flow_list_item(b, cols[i]->name, &k);
         p2n_buf_append_str(b, "]  # looks like a credential: kept out of the graph (remove it here to sync it)\n");
     }
-    if (any_rename) {
+    if (renames > 0) {
         indent(b, 4);
         p2n_buf_append_str(b, "rename:  # the prefix _p2n_ is pg2neo's\n");
         for (size_t i = 0; i < n; i++) {
-            const MappingCatColumn *c = cols[i];
-            if (!utf8_ok(c->name) || strncmp(c->name, "_p2n_", 5) != 0 || (in_list(skip_cols, nskip, c->name) && !is_key_col(e, c->name)))
+            if (kind[i] != COL_PROP || strncmp(cols[i]->name, "_p2n_", 5) != 0)
                 continue;
             /* p2n_<rest>, with _2, _3... while a column has that name */
-            char *prop = xprintf(inf, "%s", c->name + 1);
-            for (int k = 2; prop && col_of(t, prop) && k < 1000; k++) {
+            char *prop = xprintf(inf, "%s", cols[i]->name + 1);
+            for (int v = 2; prop && col_of(t, prop) && v < 1000; v++) {
                 free(prop);
-                prop = xprintf(inf, "%s_%d", c->name + 1, k);
+                prop = xprintf(inf, "%s_%d", cols[i]->name + 1, v);
             }
             if (prop == NULL)
                 continue;
             indent(b, 6);
-            mapping_infer_yaml(b, c->name);
+            mapping_infer_yaml(b, cols[i]->name);
             p2n_buf_append_str(b, ": ");
             mapping_infer_yaml(b, prop);
             p2n_buf_append_byte(b, '\n');
             free(prop);
         }
     }
-    if (any_convert) {
+    if (converts > 0) {
         indent(b, 4);
         p2n_buf_append_str(b, "convert:\n");
         for (size_t i = 0; i < n; i++) {
-            const MappingCatColumn *c = cols[i];
-            if (!utf8_ok(c->name) || (in_list(skip_cols, nskip, c->name) && !is_key_col(e, c->name)))
-                continue;
-            if (!is_key_col(e, c->name) && looks_secret(c->name))
-                continue;
-            const char *conv = NULL;
             char *why = NULL;
-            if (strcmp(c->type, "numeric") == 0) {
-                int p = numeric_precision(c);
-                if (p > 0 && p <= INFER_FLOAT_DIGITS) {
-                    conv = "float";
-                    why = xprintf(inf, "%s: at most %d digits, which a Float holds exactly", c->sql_type, p);
-                } else {
-                    conv = "string";
-                    if (p > 0)
-                        why = xprintf(inf, "%s: more digits than a Float holds, kept exact as text", c->sql_type);
-                    else if (strncmp(c->sql_type, "numeric", 7) == 0)
-                        why = xprintf(inf, "%s: no declared precision, kept exact as text (float would round)",
-                                      c->sql_type);
-                    else
-                        why = xprintf(inf, "%s (a numeric domain): kept exact as text (float may round)", c->sql_type);
+            const char *conv = kind[i] == COL_PROP ? conv_needed(inf, cols[i], &why) : NULL;
+            if (conv != NULL) {
+                indent(b, 6);
+                mapping_infer_yaml(b, cols[i]->name);
+                p2n_buf_append_str(b, ": ");
+                p2n_buf_append_str(b, conv);
+                if (why) {
+                    p2n_buf_append_str(b, "  # ");
+                    comment_text(b, why);
                 }
-            } else if (!c->is_array && (strcmp(c->type, "json") == 0 || strcmp(c->type, "jsonb") == 0)) {
-                conv = "string";
-                why = xprintf(inf, "%s: its JSON text; map would flatten an object into %s.<key> properties", c->sql_type,
-                              c->name);
+                p2n_buf_append_byte(b, '\n');
             }
-            if (conv == NULL) {
-                free(why);
-                continue;
-            }
-            indent(b, 6);
-            mapping_infer_yaml(b, c->name);
-            p2n_buf_append_str(b, ": ");
-            p2n_buf_append_str(b, conv);
-            if (why) {
-                p2n_buf_append_str(b, "  # ");
-                comment_text(b, why);
-            }
-            p2n_buf_append_byte(b, '\n');
             free(why);
         }
     }
@@ -1363,6 +1395,7 @@ static void write_props(Inf *inf, P2nBuf *b, const Ent *e, const char *const *sk
         free(s);
     }
     free(cols);
+    free(kind);
 }
 
 static void write_table_ref(Inf *inf, P2nBuf *b, const Ent *e)

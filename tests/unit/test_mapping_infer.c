@@ -358,6 +358,15 @@ static void add_tables(MappingCatalog *cat, int part)
         sql_type(c, "numeric(3,0)");
         mapping_catalog_add_unique(t, COLS("id"), true);
 
+        t = mapping_catalog_add_table(cat, "public", "raw");
+        col(t, "id", "int4", false, true);
+        col(t, "caf\xe9", "text", false, false); /* not UTF-8 (a SQL_ASCII database) */
+        col(t, "note", "text", false, false);
+        mapping_catalog_add_unique(t, COLS("id"), true);
+        t = mapping_catalog_add_table(cat, "public", "raw\xff");
+        col(t, "id", "int4", false, true);
+        mapping_catalog_add_unique(t, COLS("id"), true);
+
         t = mapping_catalog_add_table(cat, "public", "on");
         col(t, "id", "int4", false, true);
         mapping_catalog_add_unique(t, COLS("id"), true);
@@ -553,6 +562,15 @@ static void test_infer_whole(void **state)
     assert_int_equal(prop_of(e, "x$y")->conv, MAPPING_CONV_STRING);
     assert_int_equal(prop_of(e, "yes")->conv, MAPPING_CONV_FLOAT);
     expect_in(text, "      \"yes\": float");
+    /* a column name the file cannot hold: the others are listed */
+    e = need(m, "Raw", MAPPING_NODE);
+    assert_false(e->props_all);
+    assert_non_null(prop_of(e, "note"));
+    assert_non_null(prop_of(e, "id"));
+    assert_int_equal(e->ncols, 2);
+    expect_in(text, "    # a column name is not valid UTF-8 and cannot be written here: the other columns are listed\n"
+                    "    properties: [note]\n");
+    expect_in(text, "  # skipped public.raw\\xFF: its name is not valid UTF-8, which a mapping file cannot hold\n");
     need(m, "On", MAPPING_NODE);
     expect_in(text, "  \"On\":\n");
     need(m, "B\xc3\xbc" "cher", MAPPING_NODE);
