@@ -58,8 +58,17 @@ static int check_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cypher") == 0) {
             cypher = true;
-        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc && path == NULL) {
-            path = argv[++i];
+        } else if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
+            const char *v = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (v == NULL || *v == '\0') {
+                cli_errorf("--config needs a mapping file");
+                return CLI_USAGE;
+            }
+            if (path != NULL) {
+                cli_errorf("check takes one mapping file");
+                return CLI_USAGE;
+            }
+            path = v;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             cli_errorf("unknown option \"%s\" for check", argv[i]);
             return CLI_USAGE;

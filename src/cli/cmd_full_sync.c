@@ -107,6 +107,11 @@ static int full_sync_run(int argc, char **argv)
         if (!b.failed)
             printf("%s\n", (char *)b.data);
         p2n_buf_free(&b);
+    } else if (rc < 0) {
+        /* never a success-looking line for a run that failed (before its first row, say) */
+        if (res.rows > 0)
+            fprintf(stderr, "full sync stopped after %lld rows (%.1f s); run it again to resume\n", (long long)res.rows,
+                    res.seconds);
     } else {
         fprintf(stderr, "full sync: %lld rows, %lld orphans removed in %.1f s (%.0f rows/s)\n", (long long)res.rows,
                 (long long)res.orphans_removed, res.seconds, res.seconds > 0 ? (double)res.rows / res.seconds : 0.0);

@@ -47,6 +47,8 @@ static void print_age(const char *label, double s)
 static void print_text(json_t *root)
 {
     json_t *b;
+    if (json_is_true(json_object_get(root, "postgresConnected")) && !json_is_true(json_object_get(root, "initialized")))
+        fprintf(stderr, "pg2neo: the sync schema is not installed in this database: run pg2neo init\n");
     printf("%-22s %s\n", "initialized", json_is_true(json_object_get(root, "initialized")) ? "yes" : "no");
     printf("%-22s %s\n", "postgresConnected", json_is_true(json_object_get(root, "postgresConnected")) ? "yes" : "no");
     printf("%-22s %s\n", "neo4jConnected", json_is_true(json_object_get(root, "neo4jConnected")) ? "yes" : "no");

@@ -15,7 +15,8 @@ static const char *const SQL_TYPES =
     " count(*) FILTER (WHERE sync_status = 'failed'),"
     " count(*) FILTER (WHERE has_conflicts),"
     " extract(epoch FROM now() - min(coalesce(first_change_at, updated_at))"
-    "   FILTER (WHERE sync_status IN ('pending', 'deleted', 'in_progress')))::float8"
+    "   FILTER (WHERE sync_status IN ('pending', 'deleted', 'in_progress')))::float8,"
+    " avg(last_latency_seconds) FILTER (WHERE sync_status = 'synced' AND synced_at > now() - interval '15 minutes')"
     " FROM @SCHEMA@.graph_sync_status GROUP BY entity_type ORDER BY entity_type";
 
 static const char *const SQL_FAILCOUNT =
@@ -107,7 +108,7 @@ static int load_locked(PGconn *conn, const char *schema, size_t recent, HttpPgSn
         t->failed = col_i64(r, i, 4);
         s->conflicts += col_i64(r, i, 5);
         t->oldest_pending_age_s = col_f64(r, i, 6, -1);
-        t->avg_latency_s = -1; /* latency lives in the histogram, not in the tables */
+        t->avg_latency_s = col_f64(r, i, 7, -1); /* of the entities synced in the last 15 minutes */
         s->pending += t->pending;
         s->in_progress += t->in_progress;
         s->synced += t->synced;

@@ -516,9 +516,17 @@ static void load_sync(Ld *ld, Mapping *m, const yaml_node_t *n)
 {
     static const char *const keys[] = {"syncIntervalMs", "batchSizeLimit", "syncTimeoutMs", "enableAutoSync",
                                        "maxAttempts",    "backoffBaseMs",  "backoffCapMs",
-                                       "conflictScanIntervalMs", "conflictScanSample", "auditRetentionDays"};
+                                       "conflictScanIntervalMs", "conflictScanSample", "auditRetentionDays",
+                                       "schema"};
     if (!check_map(ld, n, "sync", keys, sizeof(keys) / sizeof(keys[0])))
         return;
+    yaml_node_t *sv = map_get(ld, n, "schema");
+    if (sv) {
+        char *sch = scalar(ld, sv, "sync schema");
+        if (sch && (sch[0] == '\0' || strlen(sch) > 63))
+            lerr(ld, sv, "sync.schema must be a schema name of 1 to 63 bytes");
+        set_str(&m->sync.schema, sch);
+    }
     struct {
         const char *key;
         int64_t *dst;
@@ -696,15 +704,20 @@ static void load_rel(Ld *ld, MappingEntity *e, MappingRel *r, const yaml_node_t 
         r->type = neo_name(ld, v, what, "relationship type");
     else
         lerr(ld, n, "%s has no type", what);
-    if ((v = map_get(ld, n, "column")) != NULL)
+    r->column_line = r->to_line = r->line;
+    if ((v = map_get(ld, n, "column")) != NULL) {
         r->column = name_of(ld, v, "relationship column");
+        r->column_line = node_line(v);
+    }
     else
         lerr(ld, n, "%s has no column", what);
     yaml_node_t *to = map_get(ld, n, "to"), *val = map_get(ld, n, "value");
     if (to && val)
         lerr(ld, val, "%s has both to and value; give one", what);
-    else if (to)
+    else if (to) {
         r->to_entity = name_of(ld, to, "relationship target");
+        r->to_line = node_line(to);
+    }
     else if (val) {
         static const char *const vkeys[] = {"label", "property"};
         if (check_map(ld, val, "value", vkeys, 2)) {
@@ -907,20 +920,20 @@ static void check_refs(Ld *ld, Mapping *m)
                 MappingEntity *t = mapping_entity_find(m, rel->to_entity);
                 if (t != NULL && t->kind != MAPPING_NODE) {
                     mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets \"%s\", a join-table "
-                                      "relationship, not a node entity", ld->path, rel->line, e->name,
+                                      "relationship, not a node entity", ld->path, rel->to_line, e->name,
                                       rel->type ? rel->type : "?", rel->to_entity);
                     if (ld->nerr++ == 0)
                         snprintf(ld->first, sizeof(ld->first), "%s:%d: \"%s\" is not a node entity", ld->path,
-                                 rel->line, rel->to_entity);
+                                 rel->to_line, rel->to_entity);
                 } else if (t == NULL) {
                     const char *sug = mapping_closest(rel->to_entity, names, nn);
                     mapping_diags_add(ld->diags, "%s:%d: entity \"%s\": relationship %s targets unknown "
-                                      "entity \"%s\"%s%s%s", ld->path, rel->line, e->name,
+                                      "entity \"%s\"%s%s%s", ld->path, rel->to_line, e->name,
                                       rel->type ? rel->type : "?", rel->to_entity,
                                       sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
                     if (ld->nerr++ == 0)
                         snprintf(ld->first, sizeof(ld->first), "%s:%d: unknown entity \"%s\"", ld->path,
-                                 rel->line, rel->to_entity);
+                                 rel->to_line, rel->to_entity);
                 } else {
                     rel->target = (int)(t - m->entities);
                 }
@@ -1256,5 +1269,16 @@ void mapping_free(Mapping *m)
     }
     free(m->neo4j_database);
     free(m->alerts.webhook_url);
+    free(m->sync.schema);
     free(m);
+}
+
+const char *mapping_sync_schema(const Mapping *m)
+{
+    const char *e = getenv("P2N_SYNC_SCHEMA");
+    if (e && *e)
+        return e;
+    if (m && m->sync.schema && *m->sync.schema)
+        return m->sync.schema;
+    return "public";
 }

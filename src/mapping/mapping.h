@@ -137,7 +137,8 @@ typedef enum MappingEntityKind {
 
 /* A relationship read from a column of a node entity's row. */
 typedef struct MappingRel {
-    int line;
+    int line;             /* of the relationship (its "- type:" item) */
+    int column_line, to_line; /* of its column: and to: values (errors about them point there) */
     char *type;           /* relationship type */
     char *column;         /* FK column, array of keys, or scalar(s) for value nodes */
     char *to_entity;      /* target entity name (FK / array of keys) */
@@ -216,6 +217,7 @@ typedef struct MappingSync {
     int64_t conflict_scan_interval_ms; /* conflictScanIntervalMs, 60000; 0 = no conflict scan */
     int64_t conflict_scan_sample;      /* conflictScanSample, 100 entities per type and scan */
     int64_t audit_retention_days;      /* auditRetentionDays, 30; 0 = no audit trail */
+    char *schema;                      /* schema: the sync schema, NULL = not set (see mapping_sync_schema) */
 } MappingSync;
 
 /* The alerts section: thresholds and windows of the daemon's alert rules (src/sync/alerts.h).
@@ -445,5 +447,11 @@ unsigned mapping_edit_distance(const char *a, const char *b);
 /* The candidate closest to s (ignoring case; a tie goes to one with s's first letter) if close
    enough to be a plausible typo, else NULL. */
 const char *mapping_closest(const char *s, const char *const *cands, size_t n);
+
+/*
+ * The sync schema, in this order: $P2N_SYNC_SCHEMA (which a command's --schema sets), the
+ * mapping's sync.schema (m may be NULL), "public".
+ */
+const char *mapping_sync_schema(const Mapping *m);
 
 #endif

@@ -633,14 +633,14 @@ static void resolve_rels(Rs *rs, MappingEntity *e)
         MappingRel *rel = &e->rels[r];
         if (rel->column == NULL)
             continue;
-        const MappingCatColumn *c = col_need(rs, e, t, rel->column, rel->line, "relationship");
+        const MappingCatColumn *c = col_need(rs, e, t, rel->column, rel->column_line, "relationship");
         if (c == NULL)
             continue;
-        rel->col = add_col(rs, e, c, false, rel->line);
+        rel->col = add_col(rs, e, c, false, rel->column_line);
         if (rel->col < 0)
             continue;
         if (rel->target >= 0) {
-            check_ref_type(rs, e, rel->col, &rs->m->entities[rel->target], rel->line, "relationship");
+            check_ref_type(rs, e, rel->col, &rs->m->entities[rel->target], rel->column_line, "relationship");
         } else {
             MappingConv conv = MAPPING_CONV_STRING;
             if (is_int_type(c->type))
@@ -650,7 +650,7 @@ static void resolve_rels(Rs *rs, MappingEntity *e)
             else if (strcmp(c->type, "bool") == 0)
                 conv = MAPPING_CONV_BOOL;
             else if (strcmp(c->type, "bytea") == 0 || is_json_type(c->type))
-                rerr(rs, rel->line, e, "value nodes need scalar values; column \"%s\" has type %s", c->name,
+                rerr(rs, rel->column_line, e, "value nodes need scalar values; column \"%s\" has type %s", c->name,
                      c->sql_type);
             e->cols[rel->col].conv = conv;
         }
@@ -747,13 +747,56 @@ void mapping_limit_warnings(const Mapping *m, MappingDiags *warns)
     }
 }
 
+/* Whether entity i's read depends on a delete_when already reported bad (its own, or that of
+   an entity its references look at): its error would only repeat that one. */
+static bool reads_bad_delete_when(const Mapping *m, size_t i, const bool *bad)
+{
+    const MappingEntity *e = &m->entities[i];
+    if (bad[i])
+        return true;
+    for (size_t k = 0; k < e->nrels; k++)
+        if (e->rels[k].target >= 0 && bad[e->rels[k].target])
+            return true;
+    if (e->kind == MAPPING_LINK)
+        return (e->from.target >= 0 && bad[e->from.target]) || (e->to.target >= 0 && bad[e->to.target]);
+    return false;
+}
+
 int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diags, P2nErr *err)
 {
     size_t nerr = 0;
     char first[900] = "";
+    bool *bad = calloc(m->nentities ? m->nentities : 1, sizeof(*bad));
+    if (bad == NULL)
+        return p2n_err_set(err, P2N_ENOMEM, "out of memory");
+    /* each delete_when alone first, so that its error names its own entity and line */
     for (size_t i = 0; i < m->nentities; i++) {
         const MappingEntity *e = &m->entities[i];
-        if (e->plan.read_sql == NULL)
+        if (e->delete_when == NULL || !e->resolved)
+            continue;
+        P2nBuf q;
+        p2n_buf_init(&q);
+        p2n_buf_append_str(&q, "SELECT 1 FROM ");
+        mapping_sql_table(m, e, &q);
+        p2n_buf_printf(&q, " AS t WHERE (%s)", e->delete_when);
+        p2n_buf_append(&q, "", 1);
+        PGresult *r = q.failed ? NULL : PQprepare(conn, "", (const char *)q.data, 0, NULL);
+        p2n_buf_free(&q);
+        if (r != NULL && PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            mapping_diags_add(diags, "%s:%d: %s \"%s\": delete_when is not accepted by PostgreSQL: %s", m->path,
+                              e->delete_when_line, e->kind == MAPPING_NODE ? "entity" : "relationship", e->name,
+                              msg ? msg : PQerrorMessage(conn));
+            if (nerr++ == 0)
+                snprintf(first, sizeof(first), "%s:%d: %s \"%s\": delete_when: %s", m->path, e->delete_when_line,
+                         e->kind == MAPPING_NODE ? "entity" : "relationship", e->name, msg ? msg : "error");
+            bad[i] = true;
+        }
+        PQclear(r);
+    }
+    for (size_t i = 0; i < m->nentities; i++) {
+        const MappingEntity *e = &m->entities[i];
+        if (e->plan.read_sql == NULL || reads_bad_delete_when(m, i, bad))
             continue;
         PGresult *r = PQprepare(conn, "", e->plan.read_sql, 1, NULL);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -769,6 +812,7 @@ int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diag
         }
         PQclear(r);
     }
+    free(bad);
     if (nerr > 0)
         return p2n_err_set(err, P2N_ECONFIG, "%s%s", first, nerr > 1 ? " (and more problems)" : "");
     return 0;

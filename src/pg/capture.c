@@ -204,6 +204,8 @@ typedef struct Column {
 
 typedef struct TableInfo {
     char oid[16];
+    bool partitioned;  /* relkind 'p': captured through row triggers, which PostgreSQL clones onto
+                          every partition (see install_one) */
     Column *cols;
     size_t ncols;
     char **pk;
@@ -235,7 +237,7 @@ static int table_info_load(PGconn *conn, const PgCaptureTable *t, TableInfo *ti,
     const char *p[2] = {t->schema, t->table};
     PGresult *r = NULL;
     int rc = pgu_query(conn,
-                       "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       "SELECT c.oid, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                        " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
                        2, p, &r, "could not look up the table", err);
     if (rc < 0)
@@ -245,6 +247,7 @@ static int table_info_load(PGconn *conn, const PgCaptureTable *t, TableInfo *ti,
         return p2n_err_set(err, P2N_ENOTFOUND, "table \"%s.%s\" does not exist", t->schema, t->table);
     }
     snprintf(ti->oid, sizeof(ti->oid), "%s", PQgetvalue(r, 0, 0));
+    ti->partitioned = PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
     const char *p1[1] = {ti->oid};
     rc = pgu_query(conn,
@@ -580,13 +583,23 @@ static void append_stmt_update_body(P2nBuf *b, const Gen *g)
     p2n_buf_append_str(b, ") d\n   GROUP BY d.op;\n  RETURN NULL;\nEND");
 }
 
+/* on_entity_delete_<table>: a statement-level DELETE (all old rows in one log row), a row-level
+   DELETE (a partitioned table's), or a TRUNCATE (a resync of the type) */
 static void append_delete_body(P2nBuf *b, const Gen *g)
 {
     p2n_buf_append_str(b, "BEGIN\n  IF TG_OP = 'TRUNCATE' THEN\n");
     p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
-                      "    VALUES (nextval('%s.graph_sync_version_seq'::regclass), 't', %s, ARRAY['*']);\n"
-                      "  ELSE\n",
+                      "    VALUES (nextval('%s.graph_sync_version_seq'::regclass), 't', %s, ARRAY['*']);\n",
                    g->qs, g->qs, g->etype);
+    if (g->ti->partitioned) {
+        p2n_buf_printf(b, "  ELSIF TG_LEVEL = 'ROW' THEN\n"
+                          "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
+                          "    VALUES (nextval('%s.graph_sync_version_seq'::regclass), 'd', %s, ARRAY[",
+                       g->qs, g->qs, g->etype);
+        append_id_expr(b, g, "OLD");
+        p2n_buf_append_str(b, "]);\n");
+    }
+    p2n_buf_append_str(b, "  ELSE\n");
     p2n_buf_printf(b, "    INSERT INTO %s.graph_sync_log (version, op, entity_type, entity_ids)\n"
                       "    SELECT nextval('%s.graph_sync_version_seq'::regclass), 'd', %s, array_agg(",
                    g->qs, g->qs, g->etype);
@@ -734,7 +747,14 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
     append_change_body(&body, &g);
     append_function(&sql, &g, g.fn_change, &body);
     p2n_buf_reset(&body);
-    bool stmt = t->mode == PG_CAPTURE_MODE_STATEMENT;
+    /* A partitioned table: every trigger but TRUNCATE's is per row, because PostgreSQL clones row
+       triggers onto every partition, present and future, and fires them whichever table a
+       statement names; statement triggers fire only on the table the statement names. So a write
+       straight into a partition is seen, and a row moved to another partition too (PostgreSQL
+       runs it as a DELETE and an INSERT; no UPDATE trigger fires for it). Statement mode
+       therefore captures a partitioned table as row mode does. */
+    bool part = ti.partitioned;
+    bool stmt = t->mode == PG_CAPTURE_MODE_STATEMENT && !part;
     if (stmt)
         append_stmt_update_body(&body, &g);
     else
@@ -775,10 +795,10 @@ static int install_one(PGconn *conn, const char *schema, const PgCaptureTable *t
             sql.failed = true;
         p2n_buf_free(&when);
     }
-    append_trigger(&sql, &g, "insert", "INSERT", "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
-                   g.fn_change);
-    append_trigger(&sql, &g, "delete", "DELETE", "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
-                   g.fn_delete);
+    append_trigger(&sql, &g, "insert", "INSERT",
+                   part ? "FOR EACH ROW" : "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT", g.fn_change);
+    append_trigger(&sql, &g, "delete", "DELETE",
+                   part ? "FOR EACH ROW" : "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT", g.fn_delete);
     append_trigger(&sql, &g, "truncate", "TRUNCATE", "FOR EACH STATEMENT", g.fn_delete);
     p2n_buf_append_byte(&sql, '\0');
     bool failed = sql.failed || body.failed;
@@ -821,25 +841,31 @@ static int record_install(PGconn *conn, const char *schema, const PgCaptureTable
     p2n_buf_append_byte(&keys, '\0');
     p2n_buf_append_byte(&watched, '\0');
     p2n_buf_append_byte(&arrays, '\0');
+    char oid[16];
+    snprintf(oid, sizeof(oid), "%s", ti.partitioned ? ti.oid : "");
     table_info_free(&ti);
     if (keys.failed || watched.failed || arrays.failed) {
         rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
     } else {
         char gen[16];
         snprintf(gen, sizeof(gen), "%d", PG_CAPTURE_GENERATOR);
-        const char *p[8] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
+        /* a partitioned table's tree as of now: the fold resyncs the type when it changes
+           (sql/007_partitions.sql). A second install keeps the tree recorded before, so that a
+           change not yet seen by a fold is still resynced. */
+        const char *p[9] = {t->schema, t->table, t->entity_type, (const char *)keys.data,
                             (const char *)watched.data, (const char *)arrays.data, gen,
-                            mode_name(t->mode)};
+                            mode_name(t->mode), oid[0] ? oid : NULL};
         char *q = pgu_schema_subst(
             "INSERT INTO @SCHEMA@.graph_sync_captured_tables AS c (table_schema, table_name, entity_type,"
-            " key_columns, watched_columns, array_columns, generator, mode)"
-            " VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::int, $8)"
+            " key_columns, watched_columns, array_columns, generator, mode, partitions)"
+            " VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::int, $8,"
+            "         @SCHEMA@.graph_sync_partitions_of($9::oid))"
             " ON CONFLICT (table_schema, table_name) DO UPDATE SET entity_type = EXCLUDED.entity_type,"
             " key_columns = EXCLUDED.key_columns, watched_columns = EXCLUDED.watched_columns,"
             " array_columns = EXCLUDED.array_columns, generator = EXCLUDED.generator, mode = EXCLUDED.mode,"
             " installed_at = now()",
             schema, err);
-        rc = q ? pgu_query(conn, q, 8, p, NULL, "could not record the capture", err) : P2N_ENOMEM;
+        rc = q ? pgu_query(conn, q, 9, p, NULL, "could not record the capture", err) : P2N_ENOMEM;
         free(q);
     }
     p2n_buf_free(&keys);
@@ -1020,6 +1046,9 @@ typedef struct Installed {
     bool stmt_mode;
     bool logical;             /* recorded in logical mode */
     bool published;           /* in the logical capture's publication */
+    bool partitioned;         /* relkind 'p' */
+    bool stmt_insert;         /* its <table>_sync_insert is per statement (before partitions were captured
+                                 per row) */
     char keys[512], watched[512], arrays[512]; /* text[] output forms */
     bool seen;
 } Installed;
@@ -1036,15 +1065,17 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
 {
     *out = NULL;
     *nout = 0;
-    /* our triggers per table: those calling on_entity_change_* / on_entity_delete_* of this schema */
+    /* our triggers per table: those calling on_entity_change_* / on_entity_delete_* of this schema;
+       not the clones PostgreSQL makes of a partitioned table's row triggers on its partitions
+       (tgparentid), which come and go with the partitions */
     const char *p[1] = {schema};
     PGresult *tr = NULL, *rr = NULL;
     int rc = pgu_query(conn,
-                       "SELECT n.nspname, c.relname, t.tgname"
+                       "SELECT n.nspname, c.relname, t.tgname, c.relkind = 'p', (t.tgtype & 1) = 0"
                        "  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
                        "  JOIN pg_namespace n ON n.oid = c.relnamespace"
                        "  JOIN pg_proc f ON f.oid = t.tgfoid JOIN pg_namespace fn ON fn.oid = f.pronamespace"
-                       " WHERE NOT t.tgisinternal AND fn.nspname = $1"
+                       " WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND fn.nspname = $1"
                        "   AND (f.proname LIKE 'on\\_entity\\_change\\_%' OR f.proname LIKE 'on\\_entity\\_delete\\_%'"
                        "        OR f.proname LIKE 'on\\_array\\_field\\_change\\_%')"
                        " ORDER BY 1, 2, 3",
@@ -1101,13 +1132,17 @@ static int installed_load(PGconn *conn, const char *schema, Installed **out, siz
             snprintf(e->table, sizeof(e->table), "%s", t);
         }
         e->table_exists = true;
+        e->partitioned = PQgetvalue(tr, i, 3)[0] == 't';
         const char *kinds[PG_CAPTURE_NTRIGGERS] = {"insert", "trigger", "array", "delete", "truncate"};
         bool expected = false;
         for (int k = 0; k < PG_CAPTURE_NTRIGGERS; k++) {
             char name[64];
             pg_capture_trigger_name(name, sizeof(name), t, kinds[k]);
-            if (strcmp(name, tg) == 0)
+            if (strcmp(name, tg) == 0) {
                 expected = true;
+                if (k == 0 && PQgetvalue(tr, i, 4)[0] == 't')
+                    e->stmt_insert = true;
+            }
         }
         if (expected)
             e->ntriggers++;
@@ -1187,8 +1222,9 @@ static int same_list(PGconn *conn, const char *recorded, const char *const *v, s
 
 static void describe(const Installed *e, PgCaptureEntry *out)
 {
-    /* statement mode has no <table>_sync_array; logical mode no trigger at all */
-    int expected = e->stmt_mode ? PG_CAPTURE_NTRIGGERS - 1 : PG_CAPTURE_NTRIGGERS;
+    /* statement mode has no <table>_sync_array (but on a partitioned table, captured as in row
+       mode); logical mode no trigger at all */
+    int expected = e->stmt_mode && !e->partitioned ? PG_CAPTURE_NTRIGGERS - 1 : PG_CAPTURE_NTRIGGERS;
     if (!e->table_exists)
         snprintf(out->detail, sizeof(out->detail), "table no longer exists");
     else if (e->logical && (e->ntriggers > 0 || e->other_triggers > 0))
@@ -1207,6 +1243,9 @@ static void describe(const Installed *e, PgCaptureEntry *out)
     else if (e->generator != PG_CAPTURE_GENERATOR)
         snprintf(out->detail, sizeof(out->detail), "installed by an older pg2neo (generator %d, now %d)",
                  e->generator, PG_CAPTURE_GENERATOR);
+    else if (e->partitioned && e->stmt_insert)
+        snprintf(out->detail, sizeof(out->detail),
+                 "installed by an older pg2neo (per-statement triggers miss writes to partitions)");
     else
         out->detail[0] = '\0';
 }

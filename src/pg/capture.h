@@ -14,6 +14,12 @@
  *   <table>_sync_trigger   AFTER UPDATE, per statement, old and new transition tables joined on
  *                          the key                                         -> on_array_field_change_<t>
  * and <table>_sync_array does not exist.
+ * A partitioned table (relkind 'p') gets the row-mode set in both modes, with <table>_sync_insert
+ * and <table>_sync_delete per row too: PostgreSQL clones row triggers onto every partition, present
+ * and future, so writes straight into a partition and rows moved between partitions (a DELETE plus
+ * an INSERT, no UPDATE trigger) are captured; statement triggers are neither cloned nor fired for
+ * a statement that names a partition. Changes of the partition tree (ATTACH, DETACH, DROP, a
+ * partition's TRUNCATE) are caught by the fold, which resyncs the type (sql/007_partitions.sql).
  * (<t> is the table, prefixed by its schema and "__" when that is not public.) They append to the
  * index-free graph_sync_log; graph_sync_fold() (queue.h) turns the log into one graph_sync_status
  * row per entity. Unchanged rows never reach a function: the WHEN clauses skip them. See
@@ -34,7 +40,8 @@
 #define PG_CAPTURE_GENERATOR 1
 #define PG_CAPTURE_NTRIGGERS 5
 
-/* How UPDATEs are captured (INSERT, DELETE and TRUNCATE are always per statement). */
+/* How UPDATEs are captured (INSERT, DELETE and TRUNCATE are per statement, except on a
+   partitioned table: see above). */
 typedef enum PgCaptureMode {
     PG_CAPTURE_MODE_ROW = 0,       /* per row, unchanged rows skipped by WHEN: the cheapest for
                                       single-row updates (OLTP); the default */

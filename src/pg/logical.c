@@ -212,15 +212,20 @@ int pg_logical_publish(PGconn *conn, const char *sync_schema, P2nErr *err)
         if (rc == 0) {
             bool exists = PQntuples(r) > 0;
             PQclear(r);
+            /* publish_via_partition_root: a partitioned table's changes come under the root's
+               relation (the captured table), whichever partition they touched, partitions created
+               later included; and a column list is allowed on it only then */
             P2nBuf sql;
             p2n_buf_init(&sql);
             if (exists)
-                p2n_buf_printf(&sql, "ALTER PUBLICATION %s SET TABLE ", qname);
+                p2n_buf_printf(&sql, "ALTER PUBLICATION %s SET (publish_via_partition_root = true);"
+                                     " ALTER PUBLICATION %s SET TABLE ", qname, qname);
             else
                 p2n_buf_printf(&sql, "CREATE PUBLICATION %s FOR TABLE ", qname);
             p2n_buf_append(&sql, list.data, list.len);
             if (!exists)
-                p2n_buf_append_str(&sql, " WITH (publish = 'insert, update, delete, truncate')");
+                p2n_buf_append_str(&sql, " WITH (publish = 'insert, update, delete, truncate',"
+                                         " publish_via_partition_root = true)");
             p2n_buf_append_byte(&sql, '\0');
             rc = sql.failed || list.failed ? p2n_err_set(err, P2N_ENOMEM, "out of memory")
                                            : pgu_exec(conn, (const char *)sql.data, "could not set the publication", err);

@@ -207,6 +207,8 @@ int pgq_mark_synced(PGconn *conn, const char *schema, const char *worker_id, con
            "   synced_at = CASE WHEN l.same THEN now() ELSE s.synced_at END,"
            "   attempts = CASE WHEN l.same THEN 0 ELSE s.attempts END,"
            "   last_error = CASE WHEN l.same THEN NULL ELSE s.last_error END,"
+           "   last_latency_seconds = CASE WHEN l.same THEN extract(epoch FROM now() - s.first_change_at)"
+           "                               ELSE s.last_latency_seconds END,"
            "   first_change_at = CASE WHEN l.same THEN NULL ELSE s.first_change_at END,"
            "   next_attempt_at = CASE WHEN l.same THEN s.next_attempt_at ELSE now() END,"
            "   claimed_by = NULL, lease_until = NULL, updated_at = now()"

@@ -8,6 +8,7 @@
 
 #include "common/embedded.h"
 #include "pg/capture.h"
+#include "common/log.h"
 #include "pg/pgutil.h"
 
 /* "sql/001_capture.sql" -> 1; 0 when the name is not a migration */
@@ -78,6 +79,13 @@ static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P
                        "could not lock the sync schema", err);
     if (rc < 0)
         return rc;
+    /* whether this init creates the schema: then uninstall drops it again (migration 005) */
+    PGresult *nr = NULL;
+    if ((rc = pgu_query(conn, "SELECT to_regnamespace(quote_ident($1)) IS NULL", 1, params, &nr,
+                        "could not look for the sync schema", err)) < 0)
+        return rc;
+    bool creating = PQgetvalue(nr, 0, 0)[0] == 't';
+    PQclear(nr);
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "SET LOCAL client_min_messages = warning;"
@@ -132,6 +140,11 @@ static int migrate_in_tx(PGconn *conn, const char *schema, int *from, int *to, P
             applied = v;
     }
     PQclear(done);
+    if (creating) {
+        snprintf(sql, sizeof(sql), "UPDATE %s.graph_sync_state SET created_schema = true", qs);
+        if ((rc = pgu_exec(conn, sql, "could not record the sync schema's creation", err)) < 0)
+            return rc;
+    }
     if (to)
         *to = applied;
     return 0;
@@ -162,19 +175,48 @@ int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)
     if (rc < 0)
         return rc;
     rc = pg_capture_drop_all(conn, schema, err);
+    bool drop_schema = false;
+    if (rc == 0) {
+        /* the schema goes too when init created it (and nothing else is left in it) */
+        char *q = pgu_schema_subst("SELECT created_schema FROM @SCHEMA@.graph_sync_state", schema, err);
+        PGresult *r = q ? PQexec(conn, "SAVEPOINT p2n_created") : NULL;
+        PQclear(r);
+        r = q ? PQexec(conn, q) : NULL;
+        drop_schema = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT p2n_created")); /* an older schema has no such column */
+        free(q);
+    }
     if (rc == 0) {
         char *sql = pgu_schema_subst(
             "SET LOCAL client_min_messages = warning;"
             "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_fold();"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_partitions_check();"
+            "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_partitions_of(oid);"
             "DROP AGGREGATE IF EXISTS @SCHEMA@.graph_sync_merge_arrays_agg(jsonb);"
             "DROP FUNCTION IF EXISTS @SCHEMA@.graph_sync_merge_arrays(jsonb, jsonb);"
             "DROP TABLE IF EXISTS @SCHEMA@.graph_sync_status, @SCHEMA@.graph_sync_failures,"
             " @SCHEMA@.graph_sync_batches, @SCHEMA@.graph_sync_log, @SCHEMA@.graph_sync_state,"
-            " @SCHEMA@.graph_sync_captured_tables, @SCHEMA@.graph_sync_audit, @SCHEMA@.graph_sync_schema_version;"
+            " @SCHEMA@.graph_sync_captured_tables, @SCHEMA@.graph_sync_audit, @SCHEMA@.graph_sync_fullsync,"
+            " @SCHEMA@.graph_sync_schema_version;"
             "DROP SEQUENCE IF EXISTS @SCHEMA@.graph_sync_version_seq",
             schema, err);
         rc = sql ? pgu_exec(conn, sql, "could not drop the sync tables", err) : P2N_ENOMEM;
         free(sql);
+    }
+    if (rc == 0 && drop_schema) {
+        char qs[200];
+        if (pgu_quote_ident(qs, sizeof(qs), schema) == 0) {
+            char sql[300];
+            snprintf(sql, sizeof(sql), "SAVEPOINT p2n_schema; DROP SCHEMA %s RESTRICT", qs);
+            PGresult *r = PQexec(conn, sql);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                /* something of the user's is in it: it stays */
+                PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT p2n_schema"));
+                P2N_INFO("the sync schema is kept: it holds objects pg2neo did not create", "schema=%s", schema);
+            }
+            PQclear(r);
+        }
     }
     if (rc < 0) {
         PQclear(PQexec(conn, "ROLLBACK"));

@@ -1806,7 +1806,13 @@ static void hook_tick(void *ctx)
     pthread_mutex_lock(&s->lock);
     orphan_sweep(s);
     int rc = s->pg ? http_pg_snapshot_load(s->pg, s->schema, ENGINE_RECENT, &snap, &err) : P2N_ECONNLOST;
-    bool pg_up = s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK && rc == 0;
+    /* PostgreSQL answers even when the sync schema is missing: that is "not initialized" */
+    bool pg_up = s->pg != NULL && PQstatus(s->pg) == CONNECTION_OK;
+    bool missing = rc < 0 && pg_up && err.code == P2N_EPG &&
+                   (strcmp(err.sqlstate, "42P01") == 0 || strcmp(err.sqlstate, "42883") == 0 ||
+                    strcmp(err.sqlstate, "3F000") == 0);
+    if (rc < 0 && !missing)
+        pg_up = false;
     bool neo_up = s->neo != NULL && bolt_conn_usable(s->neo);
     double lat = s->last_latency_s, bd = s->last_batch_s;
     int64_t last_batch_ms = s->last_batch_wall_ms;
@@ -1836,6 +1842,9 @@ static void hook_tick(void *ctx)
             http_pg_snapshot_free(&s->snap);
         s->snap = snap;
         s->have_snap = true;
+    } else if (missing && s->have_snap) {
+        http_pg_snapshot_free(&s->snap); /* uninstalled meanwhile: its numbers are gone */
+        s->have_snap = false;
     }
     s->pg_up = pg_up;
     s->neo_up = neo_up;
@@ -1960,8 +1969,7 @@ int p2n_service_open(const char *mapping_path, P2nService **out, char *errbuf, s
     s->blocked = calloc(m->nentities ? m->nentities : 1, sizeof(*s->blocked));
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->snap_lock, NULL);
-    const char *sch = getenv("P2N_SYNC_SCHEMA");
-    s->schema = strdup(sch && *sch ? sch : PG_SYNC_SCHEMA_DEFAULT);
+    s->schema = strdup(mapping_sync_schema(m));
     make_worker_id(s->worker_id, sizeof(s->worker_id));
     sync_policy_default(&s->policy);
     s->policy.max_attempts = (uint32_t)m->sync.max_attempts;

@@ -12,6 +12,7 @@
 #include "common/time.h"
 #include "packstream/packstream.h"
 #include "pg/pgutil.h"
+#include "pg/schema.h"
 
 /* ---- environment ---- */
 
@@ -33,15 +34,15 @@ static int pg_open(const char *conninfo, PGconn **out, P2nErr *err)
 int fullsync_env_open(const char *mapping_path, FsEnv *env, MappingDiags *diags, P2nErr *err)
 {
     memset(env, 0, sizeof(*env));
-    const char *sch = getenv("P2N_SYNC_SCHEMA");
-    if (sch == NULL || *sch == '\0')
-        sch = "public";
-    if (pgu_schema_check(sch, err) < 0)
-        return P2N_ECONFIG;
-    snprintf(env->schema, sizeof(env->schema), "%s", sch);
     int rc = mapping_load_file(mapping_path, NULL, NULL, &env->m, diags, err);
     if (rc < 0)
         return rc;
+    const char *sch = mapping_sync_schema(env->m);
+    if (pgu_schema_check(sch, err) < 0) {
+        rc = P2N_ECONFIG;
+        goto fail;
+    }
+    snprintf(env->schema, sizeof(env->schema), "%s", sch);
     if ((rc = pg_open(env->m->conninfo, &env->pg, err)) < 0 || (rc = pg_open(env->m->conninfo, &env->pg2, err)) < 0)
         goto fail;
     MappingCatalog cat;
@@ -344,16 +345,6 @@ void fullsync_json_str(P2nBuf *b, const char *s)
 
 /* ---- checkpoints ---- */
 
-static const char *CKPT_DDL =
-    "CREATE TABLE IF NOT EXISTS @SCHEMA@.graph_sync_fullsync ("
-    " entity_type text PRIMARY KEY,"
-    " version bigint NOT NULL,"
-    " phase text NOT NULL CHECK (phase IN ('load', 'orphans', 'done')),"
-    " last_id text,"
-    " rows_done bigint NOT NULL DEFAULT 0,"
-    " orphans_removed bigint NOT NULL DEFAULT 0,"
-    " started_at timestamptz NOT NULL DEFAULT now(),"
-    " updated_at timestamptz NOT NULL DEFAULT now())";
 
 static int ckpt_sql(FsEnv *env, const char *tmpl, int np, const char *const *p, PGresult **out, const char *what,
                     P2nErr *err)
@@ -971,13 +962,13 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
     int rc = current_version(env, &v, err); /* also checks that the sync schema is there */
     if (rc < 0)
         return rc;
-    char *ddl = pgu_schema_subst(CKPT_DDL, env->schema, err);
-    if (ddl == NULL)
-        return P2N_ENOMEM;
-    rc = pgu_exec(env->pg2, ddl, "could not create the full-sync checkpoint table", err);
-    free(ddl);
-    if (rc < 0)
+    /* the checkpoint table comes with migration 005: an older sync schema needs init first */
+    int have = 0;
+    if ((rc = pg_schema_version(env->pg2, env->schema, &have, err)) < 0)
         return rc;
+    if (have < pg_schema_latest())
+        return p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is at version %d, this pg2neo needs %d: run pg2neo init",
+                           env->schema, have, pg_schema_latest());
     res->types = calloc(env->m->nentities, sizeof(*res->types));
     if (res->types == NULL)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");

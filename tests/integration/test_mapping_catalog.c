@@ -199,8 +199,8 @@ static void test_wrong_column(void **state)
     bad(U "    relationships:\n      - {type: I, column: invitedby, to: User}\n", "relationship column \"invitedby\" does not exist in table \"public.users\" (did you mean \"invited_by\"?)");
     /* a soft-delete expression naming a missing column: PostgreSQL's own message, at its line */
     bad(U "    delete_when: deletd_at IS NOT NULL\n",
-        "c.yaml:5: entity \"User\": the generated query is not accepted by PostgreSQL: column \"deletd_at\" does not exist (check delete_when)");
-    bad(U "    delete_when: name\n", "c.yaml:5: entity \"User\": the generated query is not accepted by PostgreSQL: COALESCE types text and boolean cannot be matched");
+        "c.yaml:5: entity \"User\": delete_when is not accepted by PostgreSQL: column \"deletd_at\" does not exist");
+    bad(U "    delete_when: name\n", "c.yaml:5: entity \"User\": delete_when is not accepted by PostgreSQL: argument of WHERE must be type boolean, not type text");
 }
 
 static void test_wrong_type(void **state)

@@ -135,5 +135,47 @@ else fail "varchar(5000) key (rc=$rc): $out"; fi
 out=$("$bin" check "$tmp/limits_code.yaml" 2>&1); rc=$?
 if [ $rc -eq 0 ] && ! grep -qF "warning" <<<"$out"; then pass "varchar(100) key: no warning"; else fail "varchar(100) key (rc=$rc): $out"; fi
 
+# issue 15 item 3: an error points at the line of the offending value, and a delete_when error
+# names its own entity only (another entity's read, which looks at it, used to report it too)
+psql -X -q -v ON_ERROR_STOP=1 "$db_url" -c "CREATE TABLE lc_t (id int PRIMARY KEY, v text);
+  CREATE TABLE lc_u (id int PRIMARY KEY, t_id int REFERENCES lc_t, deleted_at timestamptz)" >/dev/null
+cat >"$tmp/lines.yaml" <<'YAML'
+entities:
+  LcU:
+    table: lc_u
+    relationships:
+      - type: OWNS
+        column: t_idd
+        to: LcT
+  LcT:
+    table: lc_t
+YAML
+out=$("$bin" check "$tmp/lines.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/lines.yaml:6: entity \"LcU\": relationship column \"t_idd\" does not exist" <<<"$out"; then
+  pass "a misspelt relationship column is reported at its own line"
+else fail "relationship column line (rc=$rc): $out"; fi
+cat >"$tmp/dw.yaml" <<'YAML'
+entities:
+  LcT:
+    table: lc_t
+    delete_when: "nosuch = 'x'"
+  LcU:
+    table: lc_u
+    delete_when: deleted_at IS NOT NULL
+    relationships:
+      - {type: OWNS, column: t_id, to: LcT}
+YAML
+out=$("$bin" check "$tmp/dw.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/dw.yaml:4: entity \"LcT\": delete_when is not accepted by PostgreSQL: column \"nosuch\" does not exist" <<<"$out" \
+   && ! grep -qF '"LcU"' <<<"$out" && grep -qF "1 problem" <<<"$out"; then
+  pass "a bad delete_when is reported once, for its own entity"
+else fail "delete_when error (rc=$rc): $out"; fi
+
+# issue 15 item 2: --config as every other command takes it (the positional form stays)
+out=$("$bin" check --config "$tmp/lines.yaml" 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF "$tmp/lines.yaml:6:" <<<"$out"; then pass "check --config FILE"; else fail "check --config (rc=$rc): $out"; fi
+out=$("$bin" check --config 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -qF -- "--config needs a mapping file" <<<"$out"; then pass "check --config without a file"; else fail "check --config alone (rc=$rc): $out"; fi
+
 if [ $failures -gt 0 ]; then echo "# $failures failure(s)"; exit 1; fi
 echo "# all passed"
