@@ -15,7 +15,10 @@
 /* Relations with their kind, partition parent and comment. */
 static const char *const LINK_RELS_SQL =
     "SELECT n.nspname, c.relname, c.relkind, pn.nspname, p.relname, "
-    "       pg_catalog.obj_description(c.oid, 'pg_class') "
+    "       pg_catalog.obj_description(c.oid, 'pg_class'), "
+    "       (SELECT x.extname FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid "
+    "        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid "
+    "          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e' LIMIT 1) "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid AND c.relispartition "
@@ -133,7 +136,8 @@ void mapping_catalog_links_free(MappingCatTable *t)
     free(t->parent_schema);
     free(t->parent_name);
     free(t->comment);
-    t->parent_schema = t->parent_name = t->comment = NULL;
+    free(t->extension);
+    t->parent_schema = t->parent_name = t->comment = t->extension = NULL;
 }
 
 /* A JSON array of strings (array_to_json of names) as a NULL-terminated list; NULL when it is
@@ -188,6 +192,10 @@ int mapping_catalog_load_links(struct pg_conn *conn, MappingCatalog *cat, P2nErr
         if (!PQgetisnull(r, i, 5)) {
             t->comment = strdup(PQgetvalue(r, i, 5));
             oom = oom || t->comment == NULL;
+        }
+        if (!PQgetisnull(r, i, 6)) {
+            t->extension = strdup(PQgetvalue(r, i, 6));
+            oom = oom || t->extension == NULL;
         }
     }
     PQclear(r);

@@ -99,7 +99,7 @@ static const char *const UNCHANGED[] = {
     "deer", "staff", "feedback", "software", "hardware", "media", "music", "money", "rice",
     "furniture", "advice", "luggage", "analytics", "mathematics", "physics", "economics", "politics",
     "ethics", "chassis", "alias", "bias", "canvas", "atlas", "gas", "lens", "aircraft", "offspring",
-    "moose", "swine", "police", "corps", "chaos", "kudos", "ethos", "cosmos",
+    "moose", "swine", "police", "corps", "chaos", "kudos", "ethos", "cosmos", "sys",
 };
 
 static bool word_is(const char *p, size_t n, const char *w)
@@ -1649,6 +1649,8 @@ static char *early_skip(Inf *inf, const MappingCatTable *t)
     }
     if (strncmp(t->name, "graph_sync_", 11) == 0)
         return xprintf(inf, "pg2neo's own sync table");
+    if (t->extension)
+        return xprintf(inf, "a table of extension %s (map it by hand if its rows belong in the graph)", t->extension);
     return NULL;
 }
 

@@ -319,6 +319,7 @@ typedef struct MappingCatTable {
     char *parent_schema;  /* a partition: its parent table; NULL otherwise */
     char *parent_name;
     char *comment;        /* COMMENT ON TABLE, NULL for none */
+    char *extension;      /* the extension that created it (PostGIS's spatial_ref_sys), NULL for none */
     MappingCatFkey *fkeys; /* foreign keys declared on this table (not their partition clones) */
     size_t nfkeys;
 } MappingCatTable;

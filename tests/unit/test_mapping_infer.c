@@ -338,6 +338,11 @@ static void add_tables(MappingCatalog *cat, int part)
         t->parent_schema = strdup("public");
         t->parent_name = strdup("measurements");
 
+        t = mapping_catalog_add_table(cat, "public", "spatial_ref_sys");
+        col(t, "srid", "int4", false, true);
+        mapping_catalog_add_unique(t, COLS("srid"), true);
+        t->extension = strdup("postgis");
+
         t = mapping_catalog_add_table(cat, "public", "customer_list");
         t->kind = 'v';
         col(t, "customer_id", "bpchar", false, false);
@@ -551,6 +556,8 @@ static void test_infer_whole(void **state)
     expect_in(text, "  # skipped public.customer_list: a view");
     expect_in(text, "  # skipped public.sales: a materialized view");
     expect_in(text, "  # skipped public.graph_sync_status: pg2neo's own sync table\n");
+    expect_in(text, "  # skipped public.spatial_ref_sys: a table of extension postgis (map it by hand if its rows "
+                    "belong in the graph)\n");
     need(m, "Measurement", MAPPING_NODE);
     assert_null(mapping_entity_find(m, "Measurements2024"));
     assert_null(mapping_entity_find(m, "Log"));
