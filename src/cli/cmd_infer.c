@@ -29,7 +29,8 @@ static void infer_help(void)
            "comment says why each table or foreign key was not mapped (a view, no key, a partition...).\n"
            "The rules are in docs/mapping.md (\"pg2neo infer\"). Review the names, then check the file.\n\n"
            "  --schema NAME         the tables of this schema (repeatable; the first is source.schema;\n"
-           "                        default: the schemas of the search_path, usually public)\n"
+           "                        default: the search_path's schemas that hold a table, usually\n"
+           "                        public)\n"
            "  --table TABLE         only this table (repeatable; SCHEMA.TABLE for another schema)\n"
            "  --label-prefix PREFIX prepended to every entity name and label\n\n"
            "Connects with DATABASE_URL or the PG* variables, read-only. Writes nothing.\n"
@@ -140,6 +141,22 @@ static int infer_run(int argc, char **argv)
     if (rc == CLI_OK && (mapping_catalog_load(pg, &cat, &err) < 0 || mapping_catalog_load_links(pg, &cat, &err) < 0)) {
         cli_errorf("%s", err.msg);
         rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK && path_schemas != NULL) {
+        /* by default, the search_path's schemas that hold a table ("$user" may name an empty one) */
+        size_t kept = 0;
+        for (size_t i = 0; i < nschemas; i++) {
+            bool any = false;
+            for (size_t t = 0; t < cat.ntables && !any; t++)
+                any = strcmp(cat.tables[t].schema, path_schemas[i]) == 0;
+            if (any)
+                path_schemas[kept++] = path_schemas[i];
+        }
+        if (kept == 0) {
+            cli_errorf("the schemas of the search_path hold no table: give the schema with --schema");
+            rc = CLI_USAGE;
+        }
+        o.nschemas = kept;
     }
     if (rc == CLI_OK) {
         P2nBuf out;
