@@ -1784,10 +1784,8 @@ int mapping_infer(const MappingCatalog *cat, const MappingInferOptions *o, P2nBu
         for (size_t k = 0; k < inf.ents[i].t->nfkeys; k++) {
             const MappingCatFkey *f = &inf.ents[i].t->fkeys[k];
             Ent *t = ent_find(&inf, f->ref_schema, f->ref_table);
-            if (t && t != &inf.ents[i])
-                t->referenced = true;
-            else if (t)
-                t->referenced = true; /* a self-reference: a node */
+            if (t)
+                t->referenced = true; /* a self-reference too: such a table is a node */
         }
     for (size_t i = 0; i < inf.n; i++)
         try_link(&inf, &inf.ents[i]);
