@@ -10,6 +10,7 @@
 
 extern const CliCommand cli_cmd_ping;
 extern const CliCommand cli_cmd_check;
+extern const CliCommand cli_cmd_infer;
 extern const CliCommand cli_cmd_cypher;
 extern const CliCommand cli_cmd_init;
 extern const CliCommand cli_cmd_uninstall;
@@ -26,6 +27,7 @@ extern const CliCommand cli_cmd_history;
 static const CliCommand *const commands[] = {
     &cli_cmd_ping,
     &cli_cmd_check,
+    &cli_cmd_infer,
     &cli_cmd_cypher,
     &cli_cmd_init,
     &cli_cmd_uninstall,

@@ -298,7 +298,17 @@ typedef struct MappingCatColumn {
     bool is_enum;
     bool not_null;
     int max_chars;  /* n of varchar(n) / char(n), also for arrays and domains; -1 for none */
+    char *comment;  /* COMMENT ON COLUMN, NULL for none (mapping_catalog_load_links) */
 } MappingCatColumn;
+
+/* A foreign key (mapping_catalog_load_links): cols[i] references ref_cols[i]. */
+typedef struct MappingCatFkey {
+    char *name;       /* the constraint's name */
+    char **cols;      /* referencing columns in key order, NULL-terminated */
+    char *ref_schema;
+    char *ref_table;
+    char **ref_cols;  /* referenced columns, NULL-terminated */
+} MappingCatFkey;
 
 typedef struct MappingCatTable {
     char *schema;
@@ -308,6 +318,15 @@ typedef struct MappingCatTable {
     char ***uniques; /* each unique index / primary key as a NULL-terminated column list */
     size_t nuniques;
     int pkey; /* index into uniques of the primary key, -1 if none */
+    /* filled by mapping_catalog_load_links() (zero otherwise) */
+    char kind;            /* pg_class.relkind: 'r' table, 'p' partitioned, 'v' view, 'm' materialized
+                             view, 'f' foreign table; 0 unknown (a table) */
+    char *parent_schema;  /* a partition: its parent table; NULL otherwise */
+    char *parent_name;
+    char *comment;        /* COMMENT ON TABLE, NULL for none */
+    char *extension;      /* the extension that created it (PostGIS's spatial_ref_sys), NULL for none */
+    MappingCatFkey *fkeys; /* foreign keys declared on this table (not their partition clones) */
+    size_t nfkeys;
 } MappingCatTable;
 
 typedef struct MappingCatalog {
@@ -319,6 +338,18 @@ typedef struct MappingCatalog {
 struct pg_conn;
 int mapping_catalog_load(struct pg_conn *conn, MappingCatalog *cat, P2nErr *err);
 void mapping_catalog_free(MappingCatalog *cat);
+/* Adds to a loaded catalog what `pg2neo infer` needs beyond check: each relation's kind, the
+   parent of each partition, table and column comments, and foreign keys. Needs only SELECT. */
+int mapping_catalog_load_links(struct pg_conn *conn, MappingCatalog *cat, P2nErr *err);
+/* Adds a foreign key (NULL-terminated column lists of equal length) to a hand-built table. */
+MappingCatFkey *mapping_catalog_add_fkey(MappingCatTable *t, const char *name, const char *const *cols,
+                                         const char *ref_schema, const char *ref_table,
+                                         const char *const *ref_cols);
+/* True when the column's type can be an entity key (what mapping_resolve() accepts). */
+bool mapping_catalog_key_type_ok(const MappingCatColumn *c);
+/* True when a reference column of element type a can point at a key of type b (what
+   mapping_resolve() accepts: the same type, or any two integer types). */
+bool mapping_catalog_ref_type_ok(const char *a, const char *b);
 /* Building a catalog by hand (tests): returns the table / column just added. */
 MappingCatTable *mapping_catalog_add_table(MappingCatalog *cat, const char *schema, const char *name);
 MappingCatColumn *mapping_catalog_add_column(MappingCatTable *t, const char *name, const char *type,

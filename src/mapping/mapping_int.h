@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "common/buf.h"
+#include "mapping/mapping.h"
 
 typedef enum MjKind {
     MJ_BAD = 0, /* no value starts here */
@@ -56,5 +57,9 @@ bool mj_iter_open(MjIter *it, const char *p, const char *end);
    reset first; key may be NULL to skip it), 0 after the closer (it->p just past it), -1 when
    malformed. After a 1 the caller sets it->p to the end of that value before the next call. */
 int mj_iter_next(MjIter *it, P2nBuf *key, const char **val);
+
+/* Frees what mapping_catalog_load_links() added to a table (catalog.c; mapping_catalog_free()
+   calls it for each table). */
+void mapping_catalog_links_free(MappingCatTable *t);
 
 #endif

@@ -16,6 +16,7 @@
 #include "common/retry.h"
 #include "common/time.h"
 #include "mapping/mapping.h"
+#include "mapping/mapping_int.h"
 
 /* ---- catalog ---- */
 MappingCatTable *mapping_catalog_add_table(MappingCatalog *cat, const char *schema, const char *name)
@@ -77,6 +78,7 @@ void mapping_catalog_free(MappingCatalog *cat)
 {
     for (size_t i = 0; i < cat->ntables; i++) {
         MappingCatTable *t = &cat->tables[i];
+        mapping_catalog_links_free(t);
         for (size_t c = 0; c < t->ncols; c++) {
             free(t->cols[c].name);
             free(t->cols[c].type);
@@ -841,4 +843,15 @@ int mapping_check_sql(const Mapping *m, struct pg_conn *conn, MappingDiags *diag
     if (nerr > 0)
         return p2n_err_set(err, P2N_ECONFIG, "%s%s", first, nerr > 1 ? " (and more problems)" : "");
     return 0;
+}
+
+/* ---- for pg2neo infer: the same rules as resolution ---- */
+bool mapping_catalog_key_type_ok(const MappingCatColumn *c)
+{
+    return key_type_ok(c);
+}
+
+bool mapping_catalog_ref_type_ok(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0 || (is_int_type(a) && is_int_type(b));
 }
