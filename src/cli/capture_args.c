@@ -67,18 +67,23 @@ static int parse(int argc, char **argv, int first, CliCaptureArgs *a)
 {
     memset(a, 0, sizeof(*a));
     a->schema = getenv("P2N_SYNC_SCHEMA");
+    a->schema_set = a->schema && *a->schema;
     if (!a->schema || !*a->schema)
         a->schema = "public";
     for (int i = first; i < argc; i++) {
         const char *o = argv[i];
         int rc = 0;
-        if ((strcmp(o, "--schema") == 0 || strcmp(o, "--table") == 0 || strcmp(o, "--tables-file") == 0) &&
+        if ((strcmp(o, "--schema") == 0 || strcmp(o, "--table") == 0 || strcmp(o, "--tables-file") == 0 ||
+             strcmp(o, "--config") == 0) &&
             i + 1 >= argc) {
             cli_errorf("option %s needs a value", o);
             return CLI_USAGE;
         }
-        if (strcmp(o, "--schema") == 0)
+        if (strcmp(o, "--schema") == 0) {
             a->schema = argv[++i];
+            a->schema_set = true;
+        } else if (strcmp(o, "--config") == 0)
+            a->config = argv[++i];
         else if (strcmp(o, "--table") == 0)
             rc = add_spec(a, argv[++i]);
         else if (strcmp(o, "--tables-file") == 0)
@@ -130,6 +135,18 @@ PGconn *cli_pg_connect(void)
     PGconn *pg = NULL;
     P2nErr err;
     if (pgu_connect(url ? url : "", url && *url ? "DATABASE_URL" : "the PG* environment variables", &pg, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        return NULL;
+    }
+    PQclear(PQexec(pg, "SET application_name = 'pg2neo'"));
+    return pg;
+}
+
+PGconn *cli_pg_connect_mapping(const Mapping *m)
+{
+    PGconn *pg = NULL;
+    P2nErr err;
+    if (pgu_connect(m->conninfo ? m->conninfo : "", m->conninfo_from, &pg, &err) < 0) {
         cli_errorf("%s", err.msg);
         return NULL;
     }

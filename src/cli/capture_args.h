@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mapping/mapping.h"
 #include "pg/capture.h"
 
 typedef struct CliCaptureArgs {
@@ -21,6 +22,8 @@ typedef struct CliCaptureArgs {
     bool all;                 /* --all */
     bool yes;                 /* --yes */
     const char *positional;   /* first non-option argument, or NULL */
+    const char *config;       /* --config FILE: the mapping (its sync.schema, its tables), or NULL */
+    bool schema_set;          /* --schema or $P2N_SYNC_SCHEMA gave the schema (it beats sync.schema) */
 } CliCaptureArgs;
 
 /* Parses argv[first..]; prints the problem and returns CLI_USAGE on bad input (a is then freed),
@@ -30,5 +33,8 @@ void cli_capture_args_free(CliCaptureArgs *a);
 
 /* Connects with DATABASE_URL (or the PG* variables); prints the error and returns NULL. */
 PGconn *cli_pg_connect(void);
+
+/* Connects with a mapping's source (its conninfo; DATABASE_URL when it names none). */
+PGconn *cli_pg_connect_mapping(const Mapping *m);
 
 #endif

@@ -5,15 +5,18 @@
 
 #include "cli/capture_args.h"
 #include "cli/cli.h"
+#include "pg2neo.h"
+#include "sync/engine.h"
 
 static void triggers_help(void)
 {
-    printf("usage: pg2neo triggers list    [--schema NAME] [--table SPEC]... [--tables-file FILE]\n"
+    printf("usage: pg2neo triggers list    [--schema NAME] [--config MAPPING | --table SPEC... | --tables-file FILE]\n"
            "       pg2neo triggers install [--schema NAME] --table SPEC... | --tables-file FILE\n"
            "       pg2neo triggers drop    [--schema NAME] (--table SPEC... | --all)\n\n"
            "list shows each mapped table as captured, missing (no trigger) or stale (incomplete,\n"
            "outdated, installed for a different mapping, or on a table that is not mapped); without\n"
-           "tables it shows what is installed. Exit code 3 when anything is missing or stale.\n"
+           "tables it shows what is installed; with --config, the tables of that mapping (and its sync.schema\n"
+           "unless --schema or $P2N_SYNC_SCHEMA says otherwise). Exit code 3 when anything is missing or stale.\n"
            "  SPEC = schema.table:EntityType:key1,key2[:array1,array2[:watched1,watched2]]\n");
 }
 
@@ -42,6 +45,44 @@ static int do_list(PGconn *pg, CliCaptureArgs *a)
     return rc;
 }
 
+/* triggers list --config: the mapping's tables, as init captures them, on its source */
+static int list_mapping(CliCaptureArgs *a)
+{
+    char msg[2048];
+    P2nService *s = NULL;
+    int rc = p2n_service_open(a->config, &s, msg, sizeof(msg));
+    if (rc < 0) {
+        cli_errorf("%s", msg);
+        cli_capture_args_free(a);
+        return rc == P2N_ECONFIG || rc == P2N_EINVAL ? CLI_USAGE : CLI_FAIL;
+    }
+    P2nErr err;
+    p2n_err_clear(&err);
+    PgCaptureTable *t = NULL;
+    void **lists = NULL;
+    size_t n = 0, nlists = 0;
+    PGconn *pg = NULL;
+    if (sync_engine_capture_tables(s, &t, &n, &lists, &nlists, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        rc = CLI_FAIL;
+    } else if ((pg = cli_pg_connect_mapping(sync_engine_mapping(s))) == NULL) {
+        rc = CLI_FAIL;
+    } else {
+        CliCaptureArgs b = *a;
+        b.tables = t;
+        b.n = n;
+        if (!a->schema_set)
+            b.schema = sync_engine_schema(s);
+        rc = do_list(pg, &b);
+    }
+    if (pg)
+        PQfinish(pg);
+    sync_engine_capture_free(t, lists, nlists);
+    p2n_service_close(s);
+    cli_capture_args_free(a);
+    return rc;
+}
+
 static int triggers_run(int argc, char **argv)
 {
     CliCaptureArgs a;
@@ -64,6 +105,13 @@ static int triggers_run(int argc, char **argv)
         cli_capture_args_free(&a);
         return CLI_USAGE;
     }
+    if (a.config && (strcmp(sub, "list") != 0 || a.n > 0)) {
+        cli_errorf("--config goes with triggers list only, without --table (install with pg2neo init --config)");
+        cli_capture_args_free(&a);
+        return CLI_USAGE;
+    }
+    if (a.config)
+        return list_mapping(&a);
     PGconn *pg = cli_pg_connect();
     if (!pg) {
         cli_capture_args_free(&a);

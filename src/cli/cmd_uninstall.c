@@ -7,10 +7,11 @@
 
 static void uninstall_help(void)
 {
-    printf("usage: pg2neo uninstall [--schema NAME] --yes\n\n"
+    printf("usage: pg2neo uninstall [--schema NAME | --config MAPPING] --yes\n\n"
            "Drops every capture trigger pg2neo installed, then the sync tables, functions and sequence\n"
            "of the sync schema (default public). Queue contents, failures and batch history are lost;\n"
-           "application tables and their data are not touched. --yes confirms.\n");
+           "application tables and their data are not touched. --yes confirms. With --config, the\n"
+           "mapping's source and sync.schema (unless --schema or $P2N_SYNC_SCHEMA says otherwise).\n");
 }
 
 static int uninstall_run(int argc, char **argv)
@@ -20,7 +21,7 @@ static int uninstall_run(int argc, char **argv)
     if (rc)
         return rc;
     if (a.positional || a.n) {
-        cli_errorf("uninstall takes only --schema and --yes");
+        cli_errorf("uninstall takes only --schema, --config and --yes");
         cli_capture_args_free(&a);
         return CLI_USAGE;
     }
@@ -29,13 +30,27 @@ static int uninstall_run(int argc, char **argv)
         cli_capture_args_free(&a);
         return CLI_USAGE;
     }
-    PGconn *pg = cli_pg_connect();
+    P2nErr err;
+    p2n_err_clear(&err);
+    Mapping *m = NULL;
+    if (a.config) {
+        MappingDiags d = {0};
+        if (mapping_load_file(a.config, NULL, NULL, &m, &d, &err) < 0) {
+            cli_errorf("%s", d.n ? d.msgs[0] : err.msg);
+            mapping_diags_free(&d);
+            cli_capture_args_free(&a);
+            return CLI_USAGE;
+        }
+        mapping_diags_free(&d);
+        if (!a.schema_set)
+            a.schema = mapping_sync_schema(m);
+    }
+    PGconn *pg = m ? cli_pg_connect_mapping(m) : cli_pg_connect();
     if (!pg) {
+        mapping_free(m);
         cli_capture_args_free(&a);
         return CLI_FAIL;
     }
-    P2nErr err;
-    p2n_err_clear(&err);
     if (pg_schema_uninstall(pg, a.schema, &err) < 0) {
         cli_errorf("%s", err.msg);
         rc = CLI_FAIL;
@@ -44,6 +59,7 @@ static int uninstall_run(int argc, char **argv)
     }
     PQfinish(pg);
     cli_capture_args_free(&a);
+    mapping_free(m);
     return rc;
 }
 

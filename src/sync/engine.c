@@ -2136,6 +2136,27 @@ static void join_list(char *buf, size_t size, const char *const *v, size_t n, co
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "," : "", v[i]);
 }
 
+int sync_engine_capture_tables(const P2nService *s, PgCaptureTable **t, size_t *n, void ***lists, size_t *nlists,
+                               P2nErr *err)
+{
+    *n = s->map->nentities;
+    int rc = capture_tables(s->map, t, lists, nlists, err);
+    if (rc < 0) {
+        capture_tables_free(*t, *lists, *nlists);
+        *t = NULL;
+        *lists = NULL;
+        *nlists = 0;
+        *n = 0;
+    }
+    return rc;
+}
+
+void sync_engine_capture_free(PgCaptureTable *t, void **lists, size_t nlists)
+{
+    if (t)
+        capture_tables_free(t, lists, nlists);
+}
+
 int p2n_service_install(P2nService *s, int dry_run, P2nReportFn rep, void *rctx)
 {
     P2nErr err;

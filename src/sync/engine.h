@@ -27,6 +27,7 @@
 
 #include "common/error.h"
 #include "mapping/mapping.h"
+#include "pg/capture.h"
 #include "pg2neo.h"
 #include "sync/runner.h"
 
@@ -45,6 +46,12 @@ const char *sync_engine_worker_id(const P2nService *s);
 
 /* The mapping file's path; records err as the service's last error (p2n_service_error). */
 const char *sync_engine_mapping_path(const P2nService *s);
+
+/* The capture tables of the service's (resolved) mapping, as init installs them: *t and the
+   lists behind it are freed with sync_engine_capture_free. */
+int sync_engine_capture_tables(const P2nService *s, PgCaptureTable **t, size_t *n, void ***lists, size_t *nlists,
+                               P2nErr *err);
+void sync_engine_capture_free(PgCaptureTable *t, void **lists, size_t nlists);
 void sync_engine_set_error(P2nService *s, const P2nErr *err);
 
 /* The runner policy in use (max attempts, backoff, timeout); tests may change it. */

@@ -82,10 +82,12 @@ printf 'sync:\n  schema: lc_from_mapping\nentities:\n  LC_Item:\n    table: item
   || fail "init did not use the mapping's sync.schema"
 "$bin" full-sync --config "$tmp/schema.yaml" >/dev/null 2>&1 || fail "full-sync with sync.schema"
 "$bin" status --config "$tmp/schema.yaml" 2>/dev/null | grep -q '^initialized *yes' || fail "status with sync.schema"
+"$bin" triggers list --config "$tmp/schema.yaml" >"$tmp/tl.out" 2>&1 || { cat "$tmp/tl.out"; fail "triggers list --config after init"; }
+grep -q '^captured  *public.items  *LC_Item' "$tmp/tl.out" || { cat "$tmp/tl.out"; fail "triggers list --config does not list the mapping's table"; }
 P2N_SYNC_SCHEMA=lc_env "$bin" init --config "$tmp/schema.yaml" >/dev/null 2>&1 || fail "init under P2N_SYNC_SCHEMA"
 [ "$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'lc_env' AND tablename = 'graph_sync_status'")" = 1 ] \
   || fail "P2N_SYNC_SCHEMA does not come before sync.schema"
 "$bin" uninstall --schema lc_env --yes >/dev/null 2>&1 || fail "uninstall lc_env"
-"$bin" uninstall --schema lc_from_mapping --yes >/dev/null 2>&1 || fail "uninstall lc_from_mapping"
+"$bin" uninstall --config "$tmp/schema.yaml" --yes >/dev/null 2>&1 || fail "uninstall --config (sync.schema)"
 [ -z "$(leftovers)" ] || fail "uninstall left: $(leftovers)"
 echo "ok: lifecycle"
