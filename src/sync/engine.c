@@ -1585,6 +1585,14 @@ static int op_finish(void *ctx, SyncItem *items, size_t n, P2nErr *err)
         rc = pgq_mark_failed(s->pg, s->schema, s->worker_id, &k, it->err_msg ? it->err_msg : "sync failed",
                              err_code_text(it), it->result == SYNC_RES_RETRY, s->policy.max_attempts,
                              it->next_attempt_delay_ms, NULL, err);
+        if (rc == P2N_ESTATE) {
+            /* the claim was lost (its lease ran out and another worker took the entity): that
+               worker records the outcome; the other entities of this batch are still ours */
+            P2N_WARN("claim lost before its failure was recorded", "type=%s id=%s error=\"%s\"", it->entity_type,
+                     it->entity_id, err->msg);
+            p2n_err_clear(err);
+            rc = 0;
+        }
     }
     nk = 0;
     for (size_t i = 0; i < n; i++) {

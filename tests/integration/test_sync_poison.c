@@ -333,12 +333,49 @@ static void test_oversized_indexed_value(void **state)
     assert_int_equal(neo_int("MATCH (n:P2nPoisonItem) WHERE n.note STARTS WITH 'small ' RETURN count(n)"), 59);
 }
 
+/* A claim lost before its failure is recorded (its lease ran out under load and another worker
+   took the entity) is that worker's to record: the finish warns and records the other entities'
+   outcomes, instead of failing the batch and leaving them in_progress (test_sync_daemon saw
+   "entity ... is not claimed by worker" stop a daemon's batches on a loaded machine). */
+static void test_lost_claim_on_failure(void **state)
+{
+    (void)state;
+    pg_exec("UPDATE poison_items SET note = 'lost ' || id WHERE id IN (101, 102)");
+    SyncOps ops;
+    sync_engine_ops(g_svc, &ops);
+    SyncItem *items = NULL;
+    size_t n = 0;
+    P2nErr err;
+    assert_int_equal(ops.claim(ops.ctx, 100, &items, &n, &err), 0);
+    assert_int_equal(n, 2);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE graph_sync_status SET claimed_by = 'another-worker' WHERE entity_id = '%s'",
+             items[0].entity_id);
+    pg_exec(sql);
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = SYNC_RES_RETRY;
+        items[i].next_attempt_delay_ms = 1;
+        items[i].err_msg = strdup("deadlock");
+    }
+    assert_int_equal(ops.finish(ops.ctx, items, n, &err), 0);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM graph_sync_status WHERE entity_id = '%s' AND sync_status = 'pending'"
+             " AND attempts = 1", items[1].entity_id);
+    assert_int_equal(pg_int(sql), 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM graph_sync_status WHERE entity_id = '%s' AND claimed_by = 'another-worker'",
+             items[0].entity_id);
+    assert_int_equal(pg_int(sql), 1);
+    sync_items_free(items, n);
+    pg_exec("UPDATE graph_sync_status SET sync_status = 'pending', claimed_by = NULL, lease_until = NULL"
+            " WHERE claimed_by = 'another-worker'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_poison_among_10k),
         cmocka_unit_test(test_failed_pipelined_read),
         cmocka_unit_test(test_oversized_indexed_value),
+        cmocka_unit_test(test_lost_claim_on_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
