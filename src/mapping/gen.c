@@ -132,6 +132,44 @@ static void alive_pred(P2nBuf *b, const Mapping *m, const MappingEntity *target,
     p2n_buf_append_byte(b, ')');
 }
 
+/* A reference x (a scalar) of column c to target's key, as that key's value. A citext key is
+ * matched ignoring case ('rust' refers to the row 'Rust'): the value is then the referenced row's
+ * own key text, so that the relationship meets that row's node (the reference's text when no row
+ * matches). */
+static void ref_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target, const char *x)
+{
+    const MappingColumn *tk = target != NULL ? &target->cols[target->key_cols[0]] : NULL;
+    if (tk == NULL || c->conv != MAPPING_CONV_STRING || p2n_key_kind(tk->pg_type) != P2N_KEY_CITEXT) {
+        scalar_expr(b, c, x);
+        return;
+    }
+    p2n_buf_append_str(b, "COALESCE((SELECT ");
+    col_ref(b, "_p2n_k", tk->column);
+    p2n_buf_append_str(b, "::text FROM ");
+    mapping_sql_table(m, target, b);
+    p2n_buf_append_str(b, " AS _p2n_k WHERE ");
+    col_ref(b, "_p2n_k", tk->column);
+    p2n_buf_printf(b, " = %s), %s::text)", x, x);
+}
+
+/* A reference column (not an array) to target's key. */
+static void ref_col(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
+{
+    if (c->is_array) {
+        col_expr(b, c);
+        return;
+    }
+    P2nBuf x;
+    p2n_buf_init(&x);
+    col_ref(&x, "t", c->column);
+    p2n_buf_append(&x, "", 1);
+    if (x.failed)
+        b->failed = true;
+    else
+        ref_expr(b, m, c, target, (const char *)x.data);
+    p2n_buf_free(&x);
+}
+
 /* A relationship column: a reference to a soft-deleted (or, for arrays, missing) target is left
  * out, so that no placeholder brings back a node its own row removed. With held, the opposite:
  * only the references left out (NULL when nothing can be held). The generated Cypher draws a
@@ -146,7 +184,7 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
         if (held)
             p2n_buf_append_str(b, "NULL");
         else
-            col_expr(b, c);
+            ref_col(b, m, c, target);
         return;
     }
     P2nBuf v;
@@ -156,7 +194,7 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
         if (c->conv == MAPPING_CONV_INT || c->conv == MAPPING_CONV_BOOL || c->conv == MAPPING_CONV_FLOAT)
             p2n_buf_append_str(b, "_p2n_e");
         else /* each element as the target's key: its id text, a date's day number... */
-            scalar_expr(b, c, "_p2n_e");
+            ref_expr(b, m, c, target, "_p2n_e");
         p2n_buf_append_str(b, " FROM unnest(");
         col_ref(b, "t", c->column);
         p2n_buf_append_str(b, held ? ") AS _p2n_e WHERE _p2n_e IS NOT NULL AND NOT " : ") AS _p2n_e WHERE ");
@@ -172,7 +210,7 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
             p2n_buf_append_str(b, "CASE WHEN ");
         alive_pred(b, m, target, ve);
         p2n_buf_append_str(b, " THEN ");
-        col_expr(b, c);
+        ref_col(b, m, c, target);
         p2n_buf_append_str(b, " END");
     }
     p2n_buf_free(&v);
@@ -220,6 +258,8 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
                 target = &m->entities[e->rels[r].target];
         if (target != NULL)
             rel_col_expr(&b, m, &e->cols[i], target, false);
+        else if (e->kind == MAPPING_LINK && ((int)i == e->from.col || (int)i == e->to.col))
+            ref_col(&b, m, &e->cols[i], &m->entities[(int)i == e->from.col ? e->from.target : e->to.target]);
         else
             col_expr(&b, &e->cols[i]);
     }

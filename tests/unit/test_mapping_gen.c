@@ -928,6 +928,13 @@ static void typed_catalog(MappingCatalog *cat)
     mapping_catalog_add_column(t, "days", "date", true, false);
     mapping_catalog_add_column(t, "amounts", "numeric", true, false);
     mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "tags");
+    mapping_catalog_add_column(t, "name", "citext", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"name", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "posts");
+    mapping_catalog_add_column(t, "id", "int4", false, true);
+    mapping_catalog_add_column(t, "tag", "citext", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", "tag", NULL}, true);
     t = mapping_catalog_add_table(cat, "public", "day_amounts");
     mapping_catalog_add_column(t, "d", "date", false, true);
     mapping_catalog_add_column(t, "a", "numeric", false, true);
@@ -1104,6 +1111,17 @@ static void test_typed_keys(void **state)
     assert_non_null(strstr(err.msg, "g.yaml:4: entity \"Amount\": key column \"a\" cannot convert to float"));
     mapping_diags_free(&d);
     mapping_free(m2);
+    mapping_catalog_free(&cat);
+    /* citext: a reference in another case meets the referenced row's key; a composite key with a
+       citext part matches its text too ('ABC' and 'abc' are two ids) */
+    m = typed_resolved("entities:\n  Tag:\n    table: tags\n  Post:\n    table: posts\n    relationships:\n"
+                       "      - {type: T, column: tag, to: Tag}\n", &cat);
+    MappingEntity *post = mapping_entity_find(m, "Post");
+    assert_non_null(strstr(post->plan.read_sql, "COALESCE((SELECT _p2n_k.\"name\"::text FROM \"public\".\"tags\" AS _p2n_k"
+                                                " WHERE _p2n_k.\"name\" = t.\"tag\"), t.\"tag\"::text)"));
+    assert_non_null(strstr(post->plan.read_sql, "t.\"tag\" = (_p2n_ids._p2n_id::jsonb->>1)::citext AND "
+                                                "t.\"tag\"::text = _p2n_ids._p2n_id::jsonb->>1"));
+    mapping_free(m);
     mapping_catalog_free(&cat);
     /* a key as a string: its id's text, for any type */
     m = typed_resolved("entities:\n  Day:\n    table: days\n    convert: {d: string}\n", &cat);
