@@ -240,16 +240,30 @@ int p2n_key_text_normalise(P2nKeyKind k, const char *s, size_t n, P2nBuf *out)
         p2n_buf_append(out, s, n);
         return 0;
     case P2N_KEY_NUMERIC: {
-        /* numeric's output never has an exponent; only a fraction loses its trailing zeros */
-        const char *dot = memchr(s, '.', n);
-        if (dot != NULL) {
-            while (n > 0 && s[n - 1] == '0')
+        /* numeric's output: [-]digits[.digits] (never an exponent), NaN, Infinity, -Infinity;
+           only a fraction loses its trailing zeros */
+        if ((n == 3 && memcmp(s, "NaN", 3) == 0) || (n == 8 && memcmp(s, "Infinity", 8) == 0) ||
+            (n == 9 && memcmp(s, "-Infinity", 9) == 0)) {
+            p2n_buf_append(out, s, n);
+            return 0;
+        }
+        size_t i = n > 1 && s[0] == '-' ? 1 : 0, intd = 0, dot = 0;
+        while (i + intd < n && s[i + intd] >= '0' && s[i + intd] <= '9')
+            intd++;
+        if (intd == 0)
+            return -1;
+        if (i + intd < n) {
+            dot = i + intd;
+            if (s[dot] != '.' || dot + 1 == n)
+                return -1;
+            for (size_t j = dot + 1; j < n; j++)
+                if (s[j] < '0' || s[j] > '9')
+                    return -1;
+            while (s[n - 1] == '0')
                 n--;
-            if (n > 0 && s[n - 1] == '.')
+            if (n - 1 == dot)
                 n--;
         }
-        if (n == 0)
-            return -1;
         p2n_buf_append(out, s, n);
         return 0;
     }

@@ -74,6 +74,11 @@ static void test_normalise(void **state)
     norm(P2N_KEY_NUMERIC, "NaN", "NaN");
     norm(P2N_KEY_NUMERIC, "-Infinity", "-Infinity");
     norm(P2N_KEY_NUMERIC, "", NULL);
+    norm(P2N_KEY_NUMERIC, "-", NULL);
+    norm(P2N_KEY_NUMERIC, "1.", NULL);
+    norm(P2N_KEY_NUMERIC, "1.2.0", NULL);
+    norm(P2N_KEY_NUMERIC, "1e5", NULL);
+    norm(P2N_KEY_NUMERIC, "-10.0&0.0", NULL); /* found by fuzz_keyid: not a fixed point before */
     /* dates: ISO, BC, beyond 9999, infinities */
     norm(P2N_KEY_DATE, "2024-03-01", "2024-03-01");
     norm(P2N_KEY_DATE, "0044-03-15 BC", "0044-03-15 BC");
