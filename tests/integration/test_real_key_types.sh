@@ -213,6 +213,12 @@ YAML
     COUNT { (:RT_Slot) } AS s, COUNT { (:RT_Switch) } AS w" "4 4 5 4 1"
   [ "$(cyc "MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'RT_') AND n._p2n_version IS NULL RETURN count(n) AS c")" = 0 ] ||
     fail "placeholder nodes left (a reference did not match its key)"
+  # the conflict review and the audit trail find entities by these ids too
+  p2n conflicts --scan --sample 100 >"$tmp/conflicts.out" 2>&1 || { cat "$tmp/conflicts.out"; fail "conflicts --scan"; }
+  p2n conflicts RT_Event '["2024-03-02 00:00:00.000000+00","7"]' >"$tmp/conflicts.out" 2>&1 ||
+    { cat "$tmp/conflicts.out"; fail "conflicts of one event"; }
+  p2n history RT_Price 1.75 >"$tmp/history.out" 2>&1 && grep -q . "$tmp/history.out" ||
+    { cat "$tmp/history.out"; fail "history of a numeric-keyed entity"; }
   p2n uninstall --yes >/dev/null 2>&1 || fail "uninstall"
   export DATABASE_URL=$admin
   echo "ok: $mode"
