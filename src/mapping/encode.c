@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keyid.h"
 #include "mapping/mapping.h"
 #include "mapping/mapping_int.h"
 #include "packstream/packstream.h"
@@ -326,6 +327,18 @@ static const char *pack_json_elem(Enc *x, const MappingColumn *c, MappingConv co
         }
         bad(x, c, "array element is not a boolean in", "");
         return NULL;
+    case MAPPING_CONV_DATE:
+    case MAPPING_CONV_DATETIME:
+    case MAPPING_CONV_LOCALDATETIME: {
+        /* an array referencing temporal keys: each element's text as a scalar (read_sql) */
+        P2nBuf s;
+        p2n_buf_init(&s);
+        q = k == MJ_STRING ? mj_string(e, end, &s) : NULL;
+        p2n_buf_append_byte(&s, 0);
+        int rc = q && !s.failed ? pack_scalar(x, c, conv, (const char *)s.data, b) : bad(x, c, "array element is not a date or time in", "");
+        p2n_buf_free(&s);
+        return rc == 0 ? q : NULL;
+    }
     default:
         if (k == MJ_STRING && (q = pack_json_string(e, end, b)) != NULL)
             return q;
@@ -857,6 +870,31 @@ int mapping_row_encode(const MappingEntity *e, const struct pg_result *res, int 
     return rc;
 }
 
+/* A key's value from its text in an id (common/keyid.h): what the key's column encodes to in a
+   row. A date's Date from its ISO text where the row gives a day number, and so on. */
+static int pack_key_text(Enc *x, const MappingColumn *c, const char *v, P2nBuf *b)
+{
+    if (c->conv != MAPPING_CONV_DATE && c->conv != MAPPING_CONV_DATETIME && c->conv != MAPPING_CONV_LOCALDATETIME)
+        return pack_scalar(x, c, c->conv, v, b);
+    P2nKeyKind k = c->conv == MAPPING_CONV_DATE       ? P2N_KEY_DATE
+                   : c->conv == MAPPING_CONV_DATETIME ? P2N_KEY_TIMESTAMPTZ
+                                                      : P2N_KEY_TIMESTAMP;
+    P2nKeyTime t;
+    if (p2n_key_text_parse_time(k, v, strlen(v), &t) < 0)
+        return bad(x, c, "not a date or time in an id:", v);
+    if (t.infinite) {
+        ps_pack_cstr(b, t.infinite > 0 ? "infinity" : "-infinity");
+        return 0;
+    }
+    if (k == P2N_KEY_DATE)
+        ps_pack_date(b, t.days);
+    else if (k == P2N_KEY_TIMESTAMPTZ)
+        ps_pack_datetime(b, t.days * 86400 + t.usec / 1000000, (t.usec % 1000000) * 1000, 0);
+    else
+        ps_pack_local_datetime(b, t.days * 86400 + t.usec / 1000000, (t.usec % 1000000) * 1000);
+    return 0;
+}
+
 int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P2nBuf *out, P2nErr *err)
 {
     if (e->kind == MAPPING_LINK) {
@@ -873,8 +911,7 @@ int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P
     ps_pack_cstr(out, "k");
     int rc = 0;
     if (e->nkeys == 1) {
-        const MappingColumn *c = &e->cols[e->key_cols[0]];
-        rc = pack_scalar(&x, c, c->conv, id, out);
+        rc = pack_key_text(&x, &e->cols[e->key_cols[0]], id, out);
     } else {
         json_error_t je;
         json_t *arr = json_loads(id, 0, &je);
@@ -888,7 +925,7 @@ int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P
         for (size_t i = 0; i < e->nkeys && rc == 0; i++) {
             const MappingColumn *c = &e->cols[e->key_cols[i]];
             const char *s = json_string_value(json_array_get(arr, i));
-            rc = s ? pack_scalar(&x, c, c->conv, s, out) : bad(&x, c, "key is not a string in id", id);
+            rc = s ? pack_key_text(&x, c, s, out) : bad(&x, c, "key is not a string in id", id);
         }
         json_decref(arr);
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keyid.h"
 #include "mapping/mapping.h"
 
 static void col_ref(P2nBuf *b, const char *alias, const char *col)
@@ -24,11 +25,29 @@ void mapping_sql_table(const Mapping *m, const MappingEntity *e, P2nBuf *b)
     mapping_sql_ident(b, e->table);
 }
 
+/* The canonical text of a key column's value x (common/keyid.h). */
+static void key_text(P2nBuf *b, const MappingColumn *c, const char *x)
+{
+    p2n_key_sql_text(b, p2n_key_kind(c->pg_type), x);
+}
+
+static void key_text_ref(P2nBuf *b, const MappingEntity *e, size_t i, const char *alias)
+{
+    P2nBuf x;
+    p2n_buf_init(&x);
+    col_ref(&x, alias, e->keys[i].s);
+    p2n_buf_append(&x, "", 1);
+    if (x.failed)
+        b->failed = true;
+    else
+        key_text(b, &e->cols[e->key_cols[i]], (const char *)x.data);
+    p2n_buf_free(&x);
+}
+
 void mapping_sql_id_expr(const MappingEntity *e, const char *alias, P2nBuf *b)
 {
     if (e->nkeys == 1) {
-        col_ref(b, alias, e->keys[0].s);
-        p2n_buf_append_str(b, "::text");
+        key_text_ref(b, e, 0, alias);
         return;
     }
     /* the same form as the capture triggers (src/pg/capture.c): ["a","b"] */
@@ -36,10 +55,43 @@ void mapping_sql_id_expr(const MappingEntity *e, const char *alias, P2nBuf *b)
     for (size_t i = 0; i < e->nkeys; i++) {
         if (i)
             p2n_buf_append_str(b, ", ");
-        col_ref(b, alias, e->keys[i].s);
-        p2n_buf_append_str(b, "::text");
+        key_text_ref(b, e, i, alias);
     }
     p2n_buf_append_str(b, "])::text");
+}
+
+/* The select expression of a scalar value x of column c: its text form is what the encoder
+   parses. A key (or a reference to one) as a string is the id's text. */
+static void scalar_expr(P2nBuf *b, const MappingColumn *c, const char *x)
+{
+    switch (c->conv) {
+    case MAPPING_CONV_DATETIME:
+    case MAPPING_CONV_LOCALDATETIME:
+        /* from 2000-01-01 (PostgreSQL's own epoch): extract(epoch FROM t) itself overflows and
+           rounds in the last centuries of the range (year 294276) */
+        p2n_buf_printf(b, "CASE WHEN isfinite(%s) THEN (extract(epoch FROM %s%s) + 946684800)::text ELSE %s::text END",
+                       x, x,
+                       c->conv == MAPPING_CONV_DATETIME ? " - TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+                                                        : " - TIMESTAMP '2000-01-01 00:00:00'",
+                       x); /* 'infinity', '-infinity' */
+        break;
+    case MAPPING_CONV_DATE:
+        p2n_buf_printf(b, "CASE WHEN isfinite(%s) THEN (%s - DATE '1970-01-01')::text ELSE %s::text END", x, x, x);
+        break;
+    case MAPPING_CONV_BYTES:
+        p2n_buf_printf(b, "encode(%s, 'hex')", x);
+        break;
+    case MAPPING_CONV_STRING:
+    case MAPPING_CONV_MAP:
+        if (c->key_form)
+            key_text(b, c, x);
+        else
+            p2n_buf_printf(b, "%s::text", x);
+        break;
+    default: /* int, float, bool: the text form parses as is */
+        p2n_buf_append_str(b, x);
+        break;
+    }
 }
 
 /* The select expression of one column: its text form is what the encoder parses. */
@@ -55,44 +107,15 @@ static void col_expr(P2nBuf *b, const MappingColumn *c)
         p2n_buf_append_str(b, ")::text");
         return;
     }
-    switch (c->conv) {
-    case MAPPING_CONV_DATETIME:
-    case MAPPING_CONV_LOCALDATETIME:
-        p2n_buf_append_str(b, "CASE WHEN isfinite(");
-        col_ref(b, "t", c->column);
-        /* from 2000-01-01 (PostgreSQL's own epoch): extract(epoch FROM t) itself overflows and
-           rounds in the last centuries of the range (year 294276) */
-        p2n_buf_append_str(b, ") THEN (extract(epoch FROM ");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, c->conv == MAPPING_CONV_DATETIME ? " - TIMESTAMPTZ '2000-01-01 00:00:00+00'"
-                                                               : " - TIMESTAMP '2000-01-01 00:00:00'");
-        p2n_buf_append_str(b, ") + 946684800)::text ELSE "); /* 'infinity', '-infinity' */
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, "::text END");
-        break;
-    case MAPPING_CONV_DATE:
-        p2n_buf_append_str(b, "CASE WHEN isfinite(");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ") THEN (");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, " - DATE '1970-01-01')::text ELSE ");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, "::text END");
-        break;
-    case MAPPING_CONV_BYTES:
-        p2n_buf_append_str(b, "encode(");
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, ", 'hex')");
-        break;
-    case MAPPING_CONV_STRING:
-    case MAPPING_CONV_MAP:
-        col_ref(b, "t", c->column);
-        p2n_buf_append_str(b, "::text");
-        break;
-    default: /* int, float, bool: the text form parses as is */
-        col_ref(b, "t", c->column);
-        break;
-    }
+    P2nBuf x;
+    p2n_buf_init(&x);
+    col_ref(&x, "t", c->column);
+    p2n_buf_append(&x, "", 1);
+    if (x.failed)
+        b->failed = true;
+    else
+        scalar_expr(b, c, (const char *)x.data);
+    p2n_buf_free(&x);
 }
 
 /* EXISTS (a live row of target with key = value): the target's soft-delete filter applies.
@@ -109,6 +132,44 @@ static void alive_pred(P2nBuf *b, const Mapping *m, const MappingEntity *target,
     p2n_buf_append_byte(b, ')');
 }
 
+/* A reference x (a scalar) of column c to target's key, as that key's value. A citext key is
+ * matched ignoring case ('rust' refers to the row 'Rust'): the value is then the referenced row's
+ * own key text, so that the relationship meets that row's node (the reference's text when no row
+ * matches). */
+static void ref_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target, const char *x)
+{
+    const MappingColumn *tk = target != NULL ? &target->cols[target->key_cols[0]] : NULL;
+    if (tk == NULL || c->conv != MAPPING_CONV_STRING || p2n_key_kind(tk->pg_type) != P2N_KEY_CITEXT) {
+        scalar_expr(b, c, x);
+        return;
+    }
+    p2n_buf_append_str(b, "COALESCE((SELECT ");
+    col_ref(b, "_p2n_k", tk->column);
+    p2n_buf_append_str(b, "::text FROM ");
+    mapping_sql_table(m, target, b);
+    p2n_buf_append_str(b, " AS _p2n_k WHERE ");
+    col_ref(b, "_p2n_k", tk->column);
+    p2n_buf_printf(b, " = %s), %s::text)", x, x);
+}
+
+/* A reference column (not an array) to target's key. */
+static void ref_col(P2nBuf *b, const Mapping *m, const MappingColumn *c, const MappingEntity *target)
+{
+    if (c->is_array) {
+        col_expr(b, c);
+        return;
+    }
+    P2nBuf x;
+    p2n_buf_init(&x);
+    col_ref(&x, "t", c->column);
+    p2n_buf_append(&x, "", 1);
+    if (x.failed)
+        b->failed = true;
+    else
+        ref_expr(b, m, c, target, (const char *)x.data);
+    p2n_buf_free(&x);
+}
+
 /* A relationship column: a reference to a soft-deleted (or, for arrays, missing) target is left
  * out, so that no placeholder brings back a node its own row removed. With held, the opposite:
  * only the references left out (NULL when nothing can be held). The generated Cypher draws a
@@ -123,15 +184,17 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
         if (held)
             p2n_buf_append_str(b, "NULL");
         else
-            col_expr(b, c);
+            ref_col(b, m, c, target);
         return;
     }
     P2nBuf v;
     p2n_buf_init(&v);
     if (c->is_array) {
-        p2n_buf_append_str(b, "to_jsonb(ARRAY(SELECT _p2n_e");
-        if (c->conv == MAPPING_CONV_STRING)
-            p2n_buf_append_str(b, "::text");
+        p2n_buf_append_str(b, "to_jsonb(ARRAY(SELECT ");
+        if (c->conv == MAPPING_CONV_INT || c->conv == MAPPING_CONV_BOOL || c->conv == MAPPING_CONV_FLOAT)
+            p2n_buf_append_str(b, "_p2n_e");
+        else /* each element as the target's key: its id text, a date's day number... */
+            ref_expr(b, m, c, target, "_p2n_e");
         p2n_buf_append_str(b, " FROM unnest(");
         col_ref(b, "t", c->column);
         p2n_buf_append_str(b, held ? ") AS _p2n_e WHERE _p2n_e IS NOT NULL AND NOT " : ") AS _p2n_e WHERE ");
@@ -147,7 +210,7 @@ static void rel_col_expr(P2nBuf *b, const Mapping *m, const MappingColumn *c, co
             p2n_buf_append_str(b, "CASE WHEN ");
         alive_pred(b, m, target, ve);
         p2n_buf_append_str(b, " THEN ");
-        col_expr(b, c);
+        ref_col(b, m, c, target);
         p2n_buf_append_str(b, " END");
     }
     p2n_buf_free(&v);
@@ -195,6 +258,8 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
                 target = &m->entities[e->rels[r].target];
         if (target != NULL)
             rel_col_expr(&b, m, &e->cols[i], target, false);
+        else if (e->kind == MAPPING_LINK && ((int)i == e->from.col || (int)i == e->to.col))
+            ref_col(&b, m, &e->cols[i], &m->entities[(int)i == e->from.col ? e->from.target : e->to.target]);
         else
             col_expr(&b, &e->cols[i]);
     }
@@ -230,6 +295,12 @@ static char *build_read_sql(const Mapping *m, const MappingEntity *e)
                 p2n_buf_append_str(&b, " AND ");
             col_ref(&b, "t", e->keys[i].s);
             p2n_buf_printf(&b, " = (_p2n_ids._p2n_id::jsonb->>%zu)::%s", i, e->cols[e->key_cols[i]].sql_type);
+            if (p2n_key_kind(e->cols[e->key_cols[i]].pg_type) == P2N_KEY_CITEXT) {
+                /* equal ignoring case is not the same id: 'ABC' changed to 'abc' is a key change */
+                p2n_buf_append_str(&b, " AND ");
+                col_ref(&b, "t", e->keys[i].s);
+                p2n_buf_printf(&b, "::text = _p2n_ids._p2n_id::jsonb->>%zu", i);
+            }
         }
     }
     return p2n_buf_steal(&b);

@@ -13,12 +13,14 @@
  * Nothing is written anywhere by any of these.
  *
  * ---- The engine's contract (per entity; MappingEntity.plan after mapping_resolve) ----
- * Entity ids are text, the queue's entity_id: a single key's text form (`col::text`), or for a
- * composite key a JSON array of the key columns' text forms, exactly as PostgreSQL's
- * `array_to_json(ARRAY[a::text, b::text])::text` prints it (`["1","x"]`, the capture triggers'
- * form). mapping_sql_id_expr() gives that SQL expression for any row alias (e.g. NEW/OLD in a
- * trigger). For composite keys read_sql parses the ids as JSON and returns each id exactly as
- * given, so ids returned always compare equal (strcmp) to ids asked.
+ * Entity ids are text, the queue's entity_id: a single key's canonical text (common/keyid.h:
+ * `col::text` for integers and text types, numeric without trailing zeros, dates and timestamps
+ * in a fixed ISO form, timestamptz in UTC, whatever the session's settings), or for a composite
+ * key a JSON array of those texts, exactly as PostgreSQL's `array_to_json(ARRAY[...])::text`
+ * prints it (`["1","x"]`, the capture triggers' form). mapping_sql_id_expr() gives that SQL
+ * expression for any row alias (e.g. NEW/OLD in a trigger). For composite keys read_sql parses
+ * the ids as JSON and returns each id exactly as given, so ids returned always compare equal
+ * (strcmp) to ids asked.
  *
  * (a) plan.read_sql: one parameter, $1 = a text[] of entity ids (mapping_ids_param() builds it).
  *     Result columns: 0 `_p2n_id` (text id), 1 `_p2n_deleted` ('t' when the soft-delete filter
@@ -128,6 +130,8 @@ typedef struct MappingColumn {
     char *pg_type;     /* catalog type name, e.g. "uuid" (element type for arrays) */
     char *sql_type;    /* format_type() form for casts, e.g. "timestamp with time zone" */
     int max_chars;     /* n of varchar(n) / char(n) (of each element for arrays); -1 for none */
+    bool key_form;     /* a key, or a reference to one: a string conversion is the id's text
+                          (common/keyid.h), every conversion equals what the id encodes to */
 } MappingColumn;
 
 typedef enum MappingEntityKind {
@@ -440,7 +444,8 @@ int mapping_row_encode(const MappingEntity *e, const struct pg_result *res, int 
 /* Same, from the row's column values as strings (NULL = SQL NULL): vals[i] is result column i. */
 int mapping_row_encode_values(const MappingEntity *e, const char *const *vals, size_t nvals,
                               int64_t version, P2nBuf *out, P2nErr *err);
-/* Encodes an id for plan.delete_cypher: {k, v} (node) or {id, v} (relationship). */
+/* Encodes an id for plan.delete_cypher: {k, v} (node) or {id, v} (relationship). The key value
+   is the one the row encodes to: a date key's Date from the id's text, and so on. */
 int mapping_id_encode(const MappingEntity *e, const char *id, int64_t version, P2nBuf *out,
                       P2nErr *err);
 

@@ -274,21 +274,24 @@ static bool is_json_type(const char *t)
     return strcmp(t, "json") == 0 || strcmp(t, "jsonb") == 0;
 }
 
-/* Types a key may have: compared exactly, never ambiguous as text. */
+/* Types a key may have: a default btree equality, and a text form that names one value (see
+   common/keyid.h for the id of each). */
 static bool key_type_ok(const MappingCatColumn *c)
 {
     if (c->is_array)
         return false;
-    static const char *const ok[] = {"int2", "int4", "int8", "text", "varchar", "bpchar", "uuid", "name", "citext"};
+    static const char *const ok[] = {"int2", "int4", "int8", "text", "varchar", "bpchar", "uuid", "name", "citext",
+                                     "numeric", "bool", "date", "timestamp", "timestamptz"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(c->type, ok[i]) == 0)
             return true;
     return c->is_enum;
 }
 
-/* The conversion of a column; reports a conversion the type cannot take. */
+/* The conversion of a column; reports a conversion the type cannot take. A key's value must stay
+   exact: a numeric key is a string (its id text) unless chosen otherwise, never a float. */
 static int conv_for(Rs *rs, const MappingEntity *e, const MappingCatColumn *c, const char *explicit_name, int line,
-                    MappingConv *out)
+                    bool is_key, MappingConv *out)
 {
     const char *t = c->type;
     MappingConv autoc;
@@ -311,6 +314,10 @@ static int conv_for(Rs *rs, const MappingEntity *e, const MappingCatColumn *c, c
     else
         autoc = MAPPING_CONV_STRING;
     if (explicit_name == NULL) {
+        if (strcmp(t, "numeric") == 0 && is_key) {
+            *out = MAPPING_CONV_STRING;
+            return 0;
+        }
         if (strcmp(t, "numeric") == 0) {
             rerr(rs, line, e, "column \"%s\" is numeric: choose its conversion explicitly "
                  "(convert: {%s: float} loses precision, {%s: string} keeps it)", c->name, c->name, c->name);
@@ -322,6 +329,11 @@ static int conv_for(Rs *rs, const MappingEntity *e, const MappingCatColumn *c, c
     int want = mapping_conv_parse(explicit_name);
     if (want <= 0)
         return -1; /* already reported by the loader */
+    if (is_key && want == MAPPING_CONV_FLOAT) {
+        rerr(rs, line, e, "key column \"%s\" cannot convert to float: two keys would become one node when their "
+             "floats are equal; keep the key exact (string)", c->name);
+        return -1;
+    }
     bool ok;
     switch ((MappingConv)want) {
     case MAPPING_CONV_STRING:
@@ -373,7 +385,7 @@ static bool strs_has(const MappingStr *a, size_t n, const char *s)
 }
 
 /* Appends a selected column to e->cols; returns its index or -1. */
-static int add_col(Rs *rs, MappingEntity *e, const MappingCatColumn *c, bool property, int line)
+static int add_col(Rs *rs, MappingEntity *e, const MappingCatColumn *c, bool property, bool is_key, int line)
 {
     MappingColumn *nc = realloc(e->cols, (e->ncols + 1) * sizeof(*nc));
     if (nc == NULL)
@@ -386,13 +398,14 @@ static int add_col(Rs *rs, MappingEntity *e, const MappingCatColumn *c, bool pro
     col->pg_type = strdup(c->type);
     col->sql_type = strdup(c->sql_type);
     col->max_chars = c->max_chars;
+    col->key_form = is_key;
     if (property) {
         const char *ren = pair_lookup(e->renames, e->nrenames, c->name, NULL);
         col->property = strdup(ren ? ren : c->name);
         int cline = line;
         const char *cv = pair_lookup(e->converts, e->nconverts, c->name, &cline);
         MappingConv conv = MAPPING_CONV_STRING;
-        if (conv_for(rs, e, c, cv, cline, &conv) == 0)
+        if (conv_for(rs, e, c, cv, cline, is_key, &conv) == 0)
             col->conv = conv;
     }
     return (int)e->ncols++;
@@ -424,6 +437,7 @@ static void check_ref_type(Rs *rs, MappingEntity *e, int colidx, const MappingEn
         return;
     }
     c->conv = tk->conv;
+    c->key_form = true; /* the same value as the key's: a numeric's trimmed text, a date's Date... */
 }
 
 static void resolve_keys(Rs *rs, MappingEntity *e, const MappingCatTable *t)
@@ -458,8 +472,8 @@ static void resolve_keys(Rs *rs, MappingEntity *e, const MappingCatTable *t)
             continue;
         }
         if (!key_type_ok(c)) {
-            rerr(rs, e->keys[i].line, e, "key column \"%s\" has type %s; a key must be an integer, text, uuid "
-                 "or enum column", c->name, c->sql_type);
+            rerr(rs, e->keys[i].line, e, "key column \"%s\" has type %s; a key must be an integer, numeric, text, "
+                 "uuid, enum, boolean, date, timestamp or timestamptz column", c->name, c->sql_type);
             ok = false;
         }
         if (strs_has(e->exclude, e->nexclude, c->name))
@@ -468,7 +482,7 @@ static void resolve_keys(Rs *rs, MappingEntity *e, const MappingCatTable *t)
         bool endpoint = e->kind == MAPPING_LINK &&
                         ((e->from.column && strcmp(e->from.column, c->name) == 0) ||
                          (e->to.column && strcmp(e->to.column, c->name) == 0));
-        int idx = add_col(rs, e, c, !endpoint, e->keys[i].line);
+        int idx = add_col(rs, e, c, !endpoint, true, e->keys[i].line);
         if (idx >= 0)
             e->key_cols[i] = (size_t)idx;
     }
@@ -566,12 +580,12 @@ static void resolve_entity(Rs *rs, MappingEntity *e)
             take = false;
         }
         if (take)
-            add_col(rs, e, c, true, e->table_line);
+            add_col(rs, e, c, true, false, e->table_line);
     }
     for (size_t i = 0; i < e->ninclude; i++) {
         const MappingCatColumn *c = col_find(t, e->include[i].s);
         if (c && !strs_has(e->keys, e->nkeys, c->name))
-            add_col(rs, e, c, true, e->include[i].line);
+            add_col(rs, e, c, true, false, e->include[i].line);
     }
     /* renames / converts must apply to a selected property */
     for (size_t i = 0; i < e->nrenames + e->nconverts; i++) {
@@ -639,7 +653,7 @@ static void resolve_rels(Rs *rs, MappingEntity *e)
         const MappingCatColumn *c = col_need(rs, e, t, rel->column, rel->column_line, "relationship");
         if (c == NULL)
             continue;
-        rel->col = add_col(rs, e, c, false, rel->column_line);
+        rel->col = add_col(rs, e, c, false, false, rel->column_line);
         if (rel->col < 0)
             continue;
         if (rel->target >= 0) {
@@ -671,7 +685,7 @@ static void resolve_rels(Rs *rs, MappingEntity *e)
                      k ? "to" : "from", c->name);
                 continue;
             }
-            ends[k]->col = add_col(rs, e, c, false, ends[k]->line);
+            ends[k]->col = add_col(rs, e, c, false, false, ends[k]->line);
             check_ref_type(rs, e, ends[k]->col, &rs->m->entities[ends[k]->target], ends[k]->line,
                            k ? "to" : "from");
         }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/keyid.h"
 #include "common/retry.h"
 #include "pg/logical.h"
 #include "pg/pgutil.h"
@@ -201,6 +202,7 @@ typedef struct Column {
     bool is_array;
     bool comparable;   /* a default btree opclass: IS DISTINCT FROM / EXCEPT work on the type */
     bool elem_comparable;
+    P2nKeyKind kind;   /* of the (base) type: the form of its id (common/keyid.h) */
 } Column;
 
 typedef struct TableInfo {
@@ -257,7 +259,9 @@ static int table_info_load(PGconn *conn, const PgCaptureTable *t, TableInfo *ti,
                    " SELECT a.attname, t.typcategory = 'A' AND t.typelem <> 0,"
                    "        a.atttypid IN (SELECT opcintype FROM bt) OR"
                    "          (t.typcategory = 'A' AND t.typelem IN (SELECT opcintype FROM bt)),"
-                   "        t.typelem IN (SELECT opcintype FROM bt)"
+                   "        t.typelem IN (SELECT opcintype FROM bt),"
+                   "        (SELECT b.typname FROM pg_type b"
+                   "          WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)"
                    "   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
                    "  WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped"
                    "  ORDER BY a.attnum",
@@ -276,6 +280,11 @@ static int table_info_load(PGconn *conn, const PgCaptureTable *t, TableInfo *ti,
         c->is_array = PQgetvalue(r, i, 1)[0] == 't';
         c->comparable = PQgetvalue(r, i, 2)[0] == 't';
         c->elem_comparable = PQgetvalue(r, i, 3)[0] == 't';
+        c->kind = p2n_key_kind(PQgetvalue(r, i, 4));
+        /* citext's equality ignores case: a change of case is a change of the text that Neo4j
+           holds (and of the id of a citext key), so such columns are compared as text */
+        if (c->kind == P2N_KEY_CITEXT)
+            c->comparable = false;
         if (!c->name) {
             PQclear(r);
             table_info_free(ti);
@@ -347,22 +356,31 @@ static void append_literal(P2nBuf *b, const char *s)
     p2n_buf_append_str(b, q);
 }
 
-/* the entity id of a row: the key's text, or a JSON array of the key values' texts */
+/* the entity id of a row: the key's canonical text (common/keyid.h), or a JSON array of the key
+   values' texts; mapping_sql_id_expr() (mapping/gen.c) writes the same */
+static void append_key_text(P2nBuf *b, const Gen *g, const char *alias, const char *col)
+{
+    char q[QBUF], x[QBUF + 16];
+    if (pgu_quote_ident(q, sizeof(q), col) < 0) {
+        b->failed = true;
+        return;
+    }
+    snprintf(x, sizeof(x), "%s.%s", alias, q);
+    const Column *c = find_col(g->ti, col);
+    p2n_key_sql_text(b, c ? c->kind : P2N_KEY_TEXT, x);
+}
+
 static void append_id_expr(P2nBuf *b, const Gen *g, const char *alias)
 {
-    char pre[16];
-    snprintf(pre, sizeof(pre), "%s.", alias);
     if (g->nkeys == 1) {
-        append_ident(b, pre, g->keys[0]);
-        p2n_buf_append_str(b, "::text");
+        append_key_text(b, g, alias, g->keys[0]);
         return;
     }
     p2n_buf_append_str(b, "array_to_json(ARRAY[");
     for (size_t i = 0; i < g->nkeys; i++) {
         if (i)
             p2n_buf_append_str(b, ", ");
-        append_ident(b, pre, g->keys[i]);
-        p2n_buf_append_str(b, "::text");
+        append_key_text(b, g, alias, g->keys[i]);
     }
     p2n_buf_append_str(b, "])::text");
 }
@@ -565,9 +583,13 @@ static void append_stmt_update_body(P2nBuf *b, const Gen *g)
     for (size_t i = 0; i < g->nkeys; i++) {
         if (i)
             p2n_buf_append_str(b, " AND ");
+        /* a key compared as text (citext) joins on its text: a change of case is a key change */
+        const Column *kc = find_col(g->ti, g->keys[i]);
+        const char *cast = kc && !kc->comparable ? "::text" : "";
         append_ident(b, "o.", g->keys[i]);
-        p2n_buf_append_str(b, " = ");
+        p2n_buf_printf(b, "%s = ", cast);
         append_ident(b, "n.", g->keys[i]);
+        p2n_buf_append_str(b, cast);
     }
     p2n_buf_printf(b, "\n           WHERE n.%s IS NULL OR o.%s IS NULL", qk, qk);
     for (size_t i = 0; i < g->ti->ncols; i++) {

@@ -36,8 +36,9 @@
 
 #include "common/error.h"
 
-/* Bump when the generated trigger SQL changes: older installs then show as stale. */
-#define PG_CAPTURE_GENERATOR 1
+/* Bump when the generated trigger SQL changes: older installs then show as stale.
+   2: ids in the canonical forms of common/keyid.h, citext columns compared as text. */
+#define PG_CAPTURE_GENERATOR 2
 #define PG_CAPTURE_NTRIGGERS 5
 
 /* How UPDATEs are captured (INSERT, DELETE and TRUNCATE are per statement, except on a

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/keyid.h"
 #include "pg/pgoutput.h"
 #include "pg/pgutil.h"
 
@@ -310,6 +311,7 @@ typedef struct Rel {
     int table;              /* index into tables, -1: not captured */
     size_t nkeys;
     uint16_t keypos[MAX_KEYS]; /* tuple position of each key column, in the table's key order */
+    P2nKeyKind kind[MAX_KEYS];
 } Rel;
 
 struct PgLogicalDecoder {
@@ -387,6 +389,7 @@ static int rel_learn(PgLogicalDecoder *d, const PgoMsg *m, P2nErr *err)
             for (uint16_t c = 0; c < m->ncols && !found; c++) {
                 if (strcmp(m->cols[c].name, t->keys[k]) == 0) {
                     r->keypos[k] = c;
+                    r->kind[k] = p2n_key_kind(t->key_types ? t->key_types[k] : NULL);
                     found = true;
                 }
             }
@@ -429,6 +432,8 @@ static void json_str(P2nBuf *b, const uint8_t *s, size_t n)
 /* The entity id of a tuple into d->id (NUL-terminated); 1 when the tuple lacks a key value. */
 static int tuple_id(PgLogicalDecoder *d, const Rel *r, const PgoTuple *t, P2nErr *err)
 {
+    P2nBuf key;
+    p2n_buf_init(&key);
     p2n_buf_reset(&d->id);
     for (size_t k = 0; k < r->nkeys; k++) {
         if (r->keypos[k] >= t->n)
@@ -437,15 +442,29 @@ static int tuple_id(PgLogicalDecoder *d, const Rel *r, const PgoTuple *t, P2nErr
         const PgoValue *v = &t->v[r->keypos[k]];
         if (v->kind != 't')
             return 1;
-        if (memchr(v->data, '\0', v->len))
+        if (memchr(v->data, '\0', v->len)) {
+            p2n_buf_free(&key);
             return p2n_err_set(err, P2N_EPROTO, "pgoutput: key value with a NUL byte");
+        }
+        /* the output function's text (the pull's session has DateStyle ISO, TimeZone UTC) into
+           the form the triggers write */
+        p2n_buf_reset(&key);
+        if (p2n_key_text_normalise(r->kind[k], (const char *)v->data, v->len, &key) < 0) {
+            p2n_buf_free(&key);
+            return p2n_err_set(err, P2N_EPROTO, "pgoutput: key value \"%.*s\" of \"%s.%s\" is not in the expected form",
+                               (int)(v->len > 60 ? 60 : v->len), (const char *)v->data, d->tables[r->table].schema,
+                               d->tables[r->table].table);
+        }
         if (r->nkeys == 1) {
-            p2n_buf_append(&d->id, v->data, v->len);
+            p2n_buf_append(&d->id, key.data, key.len);
         } else {
             p2n_buf_append_byte(&d->id, k == 0 ? '[' : ',');
-            json_str(&d->id, v->data, v->len);
+            json_str(&d->id, key.data, key.len);
         }
     }
+    if (key.failed)
+        d->id.failed = true;
+    p2n_buf_free(&key);
     if (r->nkeys > 1)
         p2n_buf_append_byte(&d->id, ']');
     p2n_buf_append_byte(&d->id, '\0');
@@ -568,7 +587,15 @@ static int load_tables(PGconn *conn, const char *schema, PGresult **res, PgLogic
     *out = NULL;
     *n = 0;
     *keys_out = NULL;
-    char *q = pgu_schema_subst("SELECT r.table_schema, r.table_name, r.entity_type, k.col"
+    /* the base type of each key column: its id form (common/keyid.h) */
+    char *q = pgu_schema_subst("SELECT r.table_schema, r.table_name, r.entity_type, k.col,"
+                               "       (SELECT b.typname FROM pg_catalog.pg_class c"
+                               "          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                               "          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = k.col"
+                               "          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+                               "          JOIN pg_catalog.pg_type b"
+                               "            ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END"
+                               "         WHERE n.nspname = r.table_schema AND c.relname = r.table_name)"
                                "  FROM @SCHEMA@.graph_sync_captured_tables r"
                                "  CROSS JOIN LATERAL unnest(r.key_columns) WITH ORDINALITY AS k(col, ord)"
                                " WHERE r.mode = 'logical' ORDER BY 1, 2, k.ord",
@@ -579,7 +606,8 @@ static int load_tables(PGconn *conn, const char *schema, PGresult **res, PgLogic
         return rc;
     int nr = PQntuples(*res);
     PgLogicalTable *t = calloc((size_t)nr + 1, sizeof(*t));
-    const char **keys = calloc((size_t)nr + 1, sizeof(*keys));
+    /* the key names, then (from nr + 1) their types */
+    const char **keys = calloc(2 * ((size_t)nr + 1), sizeof(*keys));
     if (!t || !keys) {
         free(t);
         free(keys);
@@ -589,11 +617,13 @@ static int load_tables(PGconn *conn, const char *schema, PGresult **res, PgLogic
     for (int i = 0; i < nr; i++) {
         const char *s = PQgetvalue(*res, i, 0), *tb = PQgetvalue(*res, i, 1);
         keys[i] = PQgetvalue(*res, i, 3);
+        keys[nr + 1 + i] = PQgetvalue(*res, i, 4);
         if (nt == 0 || strcmp(t[nt - 1].schema, s) != 0 || strcmp(t[nt - 1].table, tb) != 0) {
             t[nt].schema = s;
             t[nt].table = tb;
             t[nt].entity_type = PQgetvalue(*res, i, 2);
             t[nt].keys = &keys[i];
+            t[nt].key_types = &keys[nr + 1 + i];
             nt++;
         }
         t[nt - 1].nkeys++;
@@ -629,14 +659,22 @@ static int pull_locked(PGconn *conn, const char *schema, size_t max_changes, int
     if ((rc = pgu_query(conn, "SELECT pg_current_wal_flush_lsn()::text", 0, NULL, &flush,
                         "could not read the WAL position", err)) < 0)
         goto out;
+    /* pgoutput sends values as their output function's text in this session: ISO dates and UTC
+       times whatever the connection's settings, as the decoder expects them (common/keyid.h) */
+    if ((rc = pgu_exec(conn, "BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'",
+                       "could not begin reading the replication slot", err)) < 0)
+        goto out;
     ch = PQexecParams(conn,
                       "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2::int,"
                       " 'proto_version', '1', 'publication_names', $3)",
                       3, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(ch) != PGRES_TUPLES_OK) {
         rc = pgu_fail(err, conn, ch, "could not read the replication slot");
+        PQclear(PQexec(conn, "ROLLBACK"));
         goto out;
     }
+    if ((rc = pgu_exec(conn, "COMMIT", "could not end reading the replication slot", err)) < 0)
+        goto out;
     if (!(dec = pg_logical_decoder_new(tables, nt))) {
         rc = p2n_err_set(err, P2N_ENOMEM, "out of memory");
         goto out;

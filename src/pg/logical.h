@@ -63,12 +63,14 @@ int pg_logical_poll(PGconn *conn, PgLogicalPoll *st, int *has, P2nErr *err);
 /* The change events of decoded pgoutput messages, for the pull and for tests: each message in
    order; relations are resolved against captured (schema, table, type, key columns) entries.
    emit() receives op 'u' (insert/update), 'd' (delete) or 't' (truncate, id "*"), the entity type
-   and id (the key's text form; a composite key as a JSON array of texts, as the triggers write
-   it) and the commit time in unix microseconds. */
+   and id (the key's canonical text, common/keyid.h, made from the text pgoutput sends: the
+   decoding session must have DateStyle = ISO; a composite key as a JSON array of texts, as the
+   triggers write it) and the commit time in unix microseconds. */
 typedef struct PgLogicalTable {
     const char *schema, *table, *entity_type;
     const char *const *keys;
     size_t nkeys;
+    const char *const *key_types; /* base type name of each key (NULL: all as text) */
 } PgLogicalTable;
 typedef int (*PgLogicalEmit)(void *ctx, char op, const char *entity_type, const char *id, int64_t time_us);
 typedef struct PgLogicalDecoder PgLogicalDecoder;

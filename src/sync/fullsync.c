@@ -301,12 +301,49 @@ static void cypher_prop(P2nBuf *b, const char *v, const char *prop)
     mapping_cypher_ident(b, prop);
 }
 
+/*
+ * The text of key i of node v as its id has it (common/keyid.h): toString() of an integer, a
+ * string or a boolean; a Date, LocalDateTime or DateTime (in UTC) in PostgreSQL's fixed form,
+ * "0044-03-15 12:00:00.000000+00 BC" (Neo4j's year -43 is 44 BC). An infinite value is the
+ * string "infinity".
+ */
+static void neo_key_text(P2nBuf *b, const MappingEntity *e, size_t i, const char *v)
+{
+    MappingConv conv = e->cols[e->key_cols[i]].conv;
+    if (conv != MAPPING_CONV_DATE && conv != MAPPING_CONV_DATETIME && conv != MAPPING_CONV_LOCALDATETIME) {
+        p2n_buf_append_str(b, "toString(");
+        cypher_prop(b, v, fullsync_key_prop(e, i));
+        p2n_buf_append_str(b, ")");
+        return;
+    }
+    static const char *const test[] = {"DATE", "ZONED DATETIME", "LOCAL DATETIME"};
+    int t = conv == MAPPING_CONV_DATE ? 0 : conv == MAPPING_CONV_DATETIME ? 1 : 2;
+    p2n_buf_append_str(b, "CASE WHEN ");
+    cypher_prop(b, v, fullsync_key_prop(e, i));
+    p2n_buf_printf(b, " IS :: %s THEN [w IN [", test[t]);
+    if (t == 1)
+        p2n_buf_append_str(b, "datetime({datetime: ");
+    cypher_prop(b, v, fullsync_key_prop(e, i));
+    if (t == 1)
+        p2n_buf_append_str(b, ", timezone: 'Z'})");
+    /* w.year 1 - y before year 1; 4 digits at least; 2-digit fields; 6-digit microseconds */
+    p2n_buf_append_str(b, "] | [y IN [CASE WHEN w.year > 0 THEN w.year ELSE 1 - w.year END] |"
+                          " CASE WHEN y > 9999 THEN toString(y) ELSE right(toString(10000 + y), 4) END][0]"
+                          " + '-' + right(toString(100 + w.month), 2) + '-' + right(toString(100 + w.day), 2)");
+    if (t != 0)
+        p2n_buf_append_str(b, " + ' ' + right(toString(100 + w.hour), 2) + ':' + right(toString(100 + w.minute), 2)"
+                              " + ':' + right(toString(100 + w.second), 2) + '.' + right(toString(1000000 + w.microsecond), 6)");
+    if (t == 1)
+        p2n_buf_append_str(b, " + '+00'");
+    p2n_buf_append_str(b, " + CASE WHEN w.year > 0 THEN '' ELSE ' BC' END][0] ELSE toString(");
+    cypher_prop(b, v, fullsync_key_prop(e, i));
+    p2n_buf_append_str(b, ") END");
+}
+
 void fullsync_neo_id_expr(const MappingEntity *e, const char *v, P2nBuf *b)
 {
     if (e->nkeys == 1) {
-        p2n_buf_append_str(b, "toString(");
-        cypher_prop(b, v, fullsync_key_prop(e, 0));
-        p2n_buf_append_str(b, ")");
+        neo_key_text(b, e, 0, v);
         return;
     }
     /* array_to_json(ARRAY[a::text, ...])::text: ["a","b"] with " and \ escaped */
@@ -314,9 +351,9 @@ void fullsync_neo_id_expr(const MappingEntity *e, const char *v, P2nBuf *b)
     for (size_t i = 0; i < e->nkeys; i++) {
         if (i)
             p2n_buf_append_str(b, " + ',' + ");
-        p2n_buf_append_str(b, "'\"' + replace(replace(toString(");
-        cypher_prop(b, v, fullsync_key_prop(e, i));
-        p2n_buf_append_str(b, "), '\\\\', '\\\\\\\\'), '\"', '\\\\\"') + '\"'");
+        p2n_buf_append_str(b, "'\"' + replace(replace(");
+        neo_key_text(b, e, i, v);
+        p2n_buf_append_str(b, ", '\\\\', '\\\\\\\\'), '\"', '\\\\\"') + '\"'");
     }
     p2n_buf_append_str(b, " + ']'");
 }

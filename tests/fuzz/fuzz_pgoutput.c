@@ -26,8 +26,8 @@ static int on_event(void *ctx, char op, const char *type, const char *id, int64_
 static const char *const k1[] = {"id"};
 static const char *const k2[] = {"a", "b"};
 static const PgLogicalTable tables[] = {
-    {"public", "t", "T", k1, 1},
-    {"s", "u", "U", k2, 2},
+    {"public", "t", "T", k1, 1, NULL},
+    {"s", "u", "U", k2, 2, NULL},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -222,7 +222,7 @@ static void test_wrong_key(void **state)
     (void)state;
     bad(U "    key: idd\n", "c.yaml:5: entity \"User\": key column \"idd\" does not exist in table \"public.users\" (did you mean \"id\"?)");
     bad(U "    key: name\n", "c.yaml:5: entity \"User\": the key is not unique in table \"public.users\" (no primary key or unique index on exactly these columns); its primary key is (id)");
-    bad(U "    key: profile\n", "key column \"profile\" has type jsonb; a key must be an integer, text, uuid or enum column");
+    bad(U "    key: profile\n", "key column \"profile\" has type jsonb; a key must be an integer, numeric, text, uuid, enum, boolean, date, timestamp or timestamptz column");
     bad("entities:\n  N:\n    table: nopk\n", "c.yaml:3: entity \"N\": table \"public.nopk\" has no primary key; give the key columns with \"key:\"");
     bad("entities:\n  N:\n    table: user_names\n", "table \"public.user_names\" has no primary key");
     bad("entities:\n  B:\n    table: bills\n    key: nick\n", "key column \"nick\" may be NULL; declare it NOT NULL");

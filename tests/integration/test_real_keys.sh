@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Issue 14: keys of the types real schemas use. character(n) keys (Northwind's customer_id
 # character(5)) were read as bare `character` (character(1)): a full sync read 0 rows and an
-# UPDATE "synced" by deleting the node; join tables keyed by character(n) columns too.
-# Each step ends with the graph checked and `verify` clean.
+# UPDATE "synced" by deleting the node; join tables keyed by character(n) columns too. Then the
+# same in logical capture, where pgoutput sends a character(n) key with its padding ('BO   '):
+# that id named no node, so an update of the row never reached it (before: verify found the
+# stale property). Each step ends with the graph checked and `verify` clean. Every other key
+# type: test_real_key_types.sh.
 # Database real_keys_test, labels RK_* on the shared servers.
 set -euo pipefail
 top=${P2N_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -21,6 +24,7 @@ count() { cy "$1" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read
 sql() { psql -qXAt "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "$1"; }
 cleanup() {
   cy "MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'RK_') DETACH DELETE n" >/dev/null 2>&1 || true
+  psql -qXAt "$admin" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'real_keys_test'" >/dev/null 2>&1 || true
   psql -qX "$admin" -c "DROP DATABASE IF EXISTS real_keys_test WITH (FORCE)" >/dev/null 2>&1 || true
   [ -n "${P2N_KEEP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
 }
@@ -77,4 +81,25 @@ sql "UPDATE customers SET company_name = 'Alfreds' WHERE customer_id = 'ALFKI';
 [ "$(count "MATCH (:RK_Customer {customer_id: 'BO'})-[:RK_PLACED]->(o:RK_Order) RETURN count(o) AS c")" = 2 ] || fail "a moved reference"
 [ "$(count "MATCH (n:RK_Product) RETURN count(n) AS c")" = 2 ] || fail "a delete of a character(4)-keyed row"
 "$bin" verify >"$tmp/verify.out" 2>&1 || { cat "$tmp/verify.out"; fail "verify"; }
+
+# logical capture: the WAL's text of a character(n) key is padded; its id is not
+[ "$(psql -qXAt "$admin" -c "SHOW wal_level")" = logical ] || fail "logical capture needs wal_level = logical (scripts/services restart pg)"
+sed 's/^version: 1$/version: 1\nsource:\n  capture: logical/' "$tmp/mapping.yaml" > "$tmp/logical.yaml"
+grep -q 'capture: logical' "$tmp/logical.yaml" || fail "mapping rewrite"
+export P2N_MAPPING=$tmp/logical.yaml
+"$bin" init >"$tmp/init.out" 2>&1 || { cat "$tmp/init.out"; fail "init (logical)"; }
+sql "UPDATE customers SET company_name = 'Short, logical' WHERE customer_id = 'BO';
+     UPDATE order_lines SET quantity = 7 WHERE order_id = 10250 AND product_code = 'P1';
+     INSERT INTO products VALUES ('P4', 'Ikura'); UPDATE products SET product_code = 'P5' WHERE product_code = 'P4'" >/dev/null
+"$bin" status >/dev/null 2>&1 || fail "status (logical pull)"
+[ "$(sql "SELECT count(*) FROM graph_sync_status WHERE sync_status <> 'synced' AND entity_id LIKE '% %'")" = 0 ] ||
+  { sql "SELECT entity_type, entity_id FROM graph_sync_status WHERE sync_status <> 'synced'"; fail "logical: an id with the key's padding"; }
+"$bin" sync --once >/dev/null 2>&1 || fail "sync --once (logical)"
+[ "$(count "MATCH (n:RK_Customer {customer_id: 'BO'}) WHERE n.company_name = 'Short, logical' RETURN count(n) AS c")" = 1 ] \
+  || fail "logical: an UPDATE of a character(5)-keyed row did not reach its node"
+[ "$(count "MATCH (:RK_Order {order_id: 10250})-[e:RK_CONTAINS]->(:RK_Product {product_code: 'P1'}) WHERE e.quantity = 7 RETURN count(e) AS c")" = 1 ] \
+  || fail "logical: an UPDATE of a join-table row keyed by character(4)"
+[ "$(count "MATCH (n:RK_Product) WHERE n.product_code IN ['P4', 'P5'] RETURN collect(n.product_code) AS c")" = "['P5']" ] || fail "logical: insert and key change"
+"$bin" verify >"$tmp/verify.out" 2>&1 || { cat "$tmp/verify.out"; fail "verify (logical)"; }
+"$bin" uninstall --yes >/dev/null 2>&1 || fail "uninstall"
 echo "ok: real key types"

@@ -227,8 +227,8 @@ static void test_wrong_keys(void **state)
     bad(USERS "    key: display_name\n    convert: {score: float}\n",
         "g.yaml:4: entity \"User\": the key is not unique in table \"public.users\" (no primary key or unique index on exactly these columns); its primary key is (id)");
     bad(USERS "    key: [id, email]\n    convert: {score: float}\n", "the key is not unique");
-    bad(USERS "    key: profile\n    convert: {score: float}\n", "key column \"profile\" has type jsonb; a key must be an integer, text, uuid or enum column");
-    bad("entities:\n  N:\n    table: nokey\n    key: when\n", "key column \"when\" has type timestamptz");
+    bad(USERS "    key: profile\n    convert: {score: float}\n", "key column \"profile\" has type jsonb; a key must be an integer, "
+        "numeric, text, uuid, enum, boolean, date, timestamp or timestamptz column");
     bad("entities:\n  N:\n    table: nokey\n    key: x\n", "the key is not unique in table \"public.nokey\" (no primary key or unique index on exactly these columns)");
     bad(USERS "    exclude: [id]\n    convert: {score: float}\n", "key column \"id\" cannot be excluded");
     /* a unique, NOT NULL column other than the primary key is a valid key */
@@ -882,6 +882,256 @@ static void test_encode_link_and_ids(void **state)
     mapping_catalog_free(&cat);
 }
 
+/* ---- keys of every type (issue 14): ids, the SQL that builds them, and the value a delete
+   rebuilds from an id, which must equal the value the row encodes to ---- */
+
+static const char *TYPED_YAML =
+    "entities:\n"
+    "  Event:\n    table: events\n"
+    "  Day:\n    table: days\n"
+    "  Amount:\n    table: amounts\n"
+    "  Flag:\n    table: flags\n"
+    "  Stamp:\n    table: stamps\n"
+    "  Reading:\n    table: readings\n    properties: []\n"
+    "    relationships:\n"
+    "      - {type: ON_DAY, column: day, to: Day}\n"
+    "      - {type: OF, column: amount, to: Amount}\n"
+    "      - {type: ON_DAYS, column: days, to: Day}\n"
+    "      - {type: OF_ALL, column: amounts, to: Amount}\n"
+    "relationships:\n"
+    "  DayAmount:\n    table: day_amounts\n    type: PAID\n"
+    "    from: {entity: Day, column: d}\n    to: {entity: Amount, column: a}\n";
+
+static void typed_catalog(MappingCatalog *cat)
+{
+    civic_catalog(cat);
+    MappingCatTable *t = mapping_catalog_add_table(cat, "public", "events");
+    mapping_catalog_add_column(t, "at", "timestamptz", false, true);
+    mapping_catalog_add_column(t, "n", "int4", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"at", "n", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "days");
+    mapping_catalog_add_column(t, "d", "date", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"d", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "amounts");
+    mapping_catalog_add_column(t, "a", "numeric", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"a", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "flags");
+    mapping_catalog_add_column(t, "f", "bool", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"f", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "stamps");
+    mapping_catalog_add_column(t, "s", "timestamp", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"s", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "readings");
+    mapping_catalog_add_column(t, "id", "int4", false, true);
+    mapping_catalog_add_column(t, "day", "date", false, false);
+    mapping_catalog_add_column(t, "amount", "numeric", false, false);
+    mapping_catalog_add_column(t, "days", "date", true, false);
+    mapping_catalog_add_column(t, "amounts", "numeric", true, false);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "tags");
+    mapping_catalog_add_column(t, "name", "citext", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"name", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "posts");
+    mapping_catalog_add_column(t, "id", "int4", false, true);
+    mapping_catalog_add_column(t, "tag", "citext", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"id", "tag", NULL}, true);
+    t = mapping_catalog_add_table(cat, "public", "day_amounts");
+    mapping_catalog_add_column(t, "d", "date", false, true);
+    mapping_catalog_add_column(t, "a", "numeric", false, true);
+    mapping_catalog_add_unique(t, (const char *const[]){"d", "a", NULL}, true);
+}
+
+static Mapping *typed_resolved(const char *yaml, MappingCatalog *cat)
+{
+    Mapping *m = load(yaml);
+    typed_catalog(cat);
+    MappingDiags d = {0};
+    P2nErr err;
+    int rc = mapping_resolve(m, cat, &d, &err);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "diag: %s\n", d.msgs[i]);
+    assert_int_equal(rc, 0);
+    mapping_diags_free(&d);
+    return m;
+}
+
+static char *id_sql(const MappingEntity *e, const char *alias)
+{
+    P2nBuf b;
+    p2n_buf_init(&b);
+    mapping_sql_id_expr(e, alias, &b);
+    return p2n_buf_steal(&b);
+}
+
+/* The key a row encodes to (its id given as the row's value v of the single key column) equals
+   the key mapping_id_encode() rebuilds from the id. */
+static void same_key(const MappingEntity *e, const char *row_value, const char *id)
+{
+    const char *vals[8] = {id, "f"};
+    assert_true(e->ncols + 2 <= 8);
+    for (size_t i = 0; i < e->ncols; i++)
+        vals[2 + i] = row_value;
+    P2nBuf r, k;
+    p2n_buf_init(&r);
+    p2n_buf_init(&k);
+    P2nErr err;
+    assert_int_equal(mapping_row_encode_values(e, vals, e->ncols + 2, 1, &r, &err), 0);
+    int rc = mapping_id_encode(e, id, 1, &k, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    Decoded dr, dk;
+    decode(&dr, &r);
+    decode(&dk, &k);
+    if (!ps_value_equal(get(&dr.v, "k"), get(&dk.v, "k")))
+        fail_msg("id %s: the row's key and the id's key differ", id);
+    ps_arena_free(&dr.arena);
+    ps_arena_free(&dk.arena);
+    p2n_buf_free(&r);
+    p2n_buf_free(&k);
+}
+
+static void test_typed_keys(void **state)
+{
+    (void)state;
+    MappingCatalog cat;
+    Mapping *m = typed_resolved(TYPED_YAML, &cat);
+    MappingEntity *ev = mapping_entity_find(m, "Event"), *day = mapping_entity_find(m, "Day"),
+                  *amt = mapping_entity_find(m, "Amount"), *flag = mapping_entity_find(m, "Flag"),
+                  *st = mapping_entity_find(m, "Stamp"), *rd = mapping_entity_find(m, "Reading"),
+                  *da = mapping_entity_find(m, "DayAmount");
+    /* the conversions: temporal keys keep their Neo4j types, a numeric key is exact (a string) */
+    assert_int_equal(day->cols[day->key_cols[0]].conv, MAPPING_CONV_DATE);
+    assert_int_equal(ev->cols[ev->key_cols[0]].conv, MAPPING_CONV_DATETIME);
+    assert_int_equal(st->cols[st->key_cols[0]].conv, MAPPING_CONV_LOCALDATETIME);
+    assert_int_equal(amt->cols[amt->key_cols[0]].conv, MAPPING_CONV_STRING);
+    assert_int_equal(flag->cols[flag->key_cols[0]].conv, MAPPING_CONV_BOOL);
+
+    /* ids: the same expression as the capture triggers, independent of DateStyle and TimeZone */
+    char *s = id_sql(ev, "NEW");
+    assert_string_equal(s, "array_to_json(ARRAY[CASE WHEN NOT isfinite(NEW.\"at\") THEN NEW.\"at\"::text"
+                           " WHEN NEW.\"at\" < TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+                           " THEN to_char(NEW.\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00 BC\"')"
+                           " ELSE to_char(NEW.\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00\"') END,"
+                           " NEW.\"n\"::text])::text");
+    free(s);
+    s = id_sql(amt, "t");
+    assert_string_equal(s, "trim_scale(t.\"a\")::text");
+    free(s);
+    s = id_sql(flag, "t");
+    assert_string_equal(s, "t.\"f\"::text");
+    free(s);
+    s = id_sql(day, "OLD");
+    assert_non_null(strstr(s, "WHEN OLD.\"d\" < DATE '0001-01-01' THEN to_char(OLD.\"d\"::timestamp, 'YYYY-MM-DD\" BC\"')"));
+    assert_non_null(strstr(s, "ELSE extract(year FROM OLD.\"d\")::text"));
+    free(s);
+    s = id_sql(st, "t");
+    assert_non_null(strstr(s, "ELSE to_char(t.\"s\", 'YYYY-MM-DD HH24:MI:SS.US') END"));
+    free(s);
+    /* read SQL: the id, the value (trimmed numeric), the ids cast back to the key's type */
+    assert_non_null(strstr(amt->plan.read_sql, "SELECT trim_scale(t.\"a\")::text AS \"_p2n_id\", false AS \"_p2n_deleted\", trim_scale(t.\"a\")::text FROM"));
+    assert_non_null(strstr(amt->plan.read_sql, "WHERE t.\"a\" = ANY($1::text[]::numeric[])"));
+    assert_non_null(strstr(ev->plan.read_sql, "t.\"at\" = (_p2n_ids._p2n_id::jsonb->>0)::timestamptz AND t.\"n\" = (_p2n_ids._p2n_id::jsonb->>1)::int4"));
+    /* references to those keys: the same values as the keys (trimmed numeric, day numbers), also
+       in arrays */
+    assert_non_null(strstr(rd->plan.read_sql, "CASE WHEN isfinite(t.\"day\") THEN (t.\"day\" - DATE '1970-01-01')::text ELSE t.\"day\"::text END"));
+    assert_non_null(strstr(rd->plan.read_sql, "trim_scale(t.\"amount\")::text"));
+    assert_non_null(strstr(rd->plan.read_sql, "to_jsonb(ARRAY(SELECT CASE WHEN isfinite(_p2n_e) THEN (_p2n_e - DATE '1970-01-01')::text ELSE _p2n_e::text END FROM unnest(t.\"days\")"));
+    assert_non_null(strstr(rd->plan.read_sql, "to_jsonb(ARRAY(SELECT trim_scale(_p2n_e)::text FROM unnest(t.\"amounts\")"));
+    assert_non_null(strstr(da->plan.read_sql, "trim_scale(t.\"a\")::text"));
+
+    /* a delete's key (from the id) is the row's key, for every type and edge */
+    same_key(day, "19782", "2024-02-29");
+    same_key(day, "-735160", "0044-03-15 BC");
+    same_key(day, "2145042905", "5874897-12-31");
+    same_key(day, "infinity", "infinity");
+    same_key(day, "-infinity", "-infinity");
+    same_key(st, "-63517780799.999999", "0044-03-15 12:00:00.000001 BC");
+    same_key(st, "9224318015999.999999", "294276-12-31 23:59:59.999999");
+    same_key(st, "infinity", "infinity");
+    same_key(amt, "1.5", "1.5");
+    same_key(amt, "NaN", "NaN");
+    same_key(flag, "t", "true");
+    same_key(flag, "f", "false");
+    /* composite (timestamptz, int): a partitioned fact table's key */
+    const char *vals[4] = {"[\"2024-03-01 12:34:56.789000+00\",\"7\"]", "f", NULL, "7"};
+    vals[2 + ev->key_cols[0]] = "1709296496.789000";
+    vals[2 + ev->key_cols[1]] = "7";
+    P2nBuf r, k;
+    p2n_buf_init(&r);
+    p2n_buf_init(&k);
+    P2nErr err;
+    assert_int_equal(mapping_row_encode_values(ev, vals, 4, 1, &r, &err), 0);
+    assert_int_equal(mapping_id_encode(ev, vals[0], 1, &k, &err), 0);
+    Decoded dr, dk;
+    decode(&dr, &r);
+    decode(&dk, &k);
+    const PsValue *kk = get(&dk.v, "k");
+    assert_true(ps_value_equal(get(&dr.v, "k"), kk));
+    assert_int_equal(kk->u.list.items[0].u.st.tag, PS_TAG_DATETIME);
+    assert_int_equal(kk->u.list.items[0].u.st.fields[0].u.i, 1709296496);
+    assert_int_equal(kk->u.list.items[0].u.st.fields[1].u.i, 789000000);
+    assert_int_equal(kk->u.list.items[1].u.i, 7);
+    ps_arena_free(&dr.arena);
+    ps_arena_free(&dk.arena);
+    /* an id that is no date is an error naming it, not a wrong node */
+    p2n_buf_reset(&k);
+    assert_int_equal(mapping_id_encode(day, "01/03/2024", 1, &k, &err), P2N_EINVAL);
+    assert_non_null(strstr(err.msg, "not a date or time in an id: \"01/03/2024\""));
+    assert_int_equal(mapping_id_encode(day, "2023-02-29", 1, &k, &err), P2N_EINVAL);
+    /* a relationship to a date key: the array's day numbers are Dates, equal to the key's */
+    size_t n = rd->ncols + 2;
+    const char *rv[16] = {"1", "f"};
+    for (size_t i = 0; i < rd->ncols; i++) {
+        const char *c = rd->cols[i].column;
+        rv[2 + i] = strcmp(c, "id") == 0 ? "1" : strcmp(c, "day") == 0 ? "19782" : strcmp(c, "amount") == 0 ? "1.5"
+                  : strcmp(c, "days") == 0 ? "[\"19782\", \"infinity\"]" : "[\"1.5\", \"2\"]";
+    }
+    p2n_buf_reset(&r);
+    assert_int_equal(mapping_row_encode_values(rd, rv, n, 1, &r, &err), 0);
+    decode(&dr, &r);
+    const PsValue *days = get(&dr.v, "r2");
+    assert_int_equal(days->u.list.len, 2);
+    assert_int_equal(days->u.list.items[0].u.st.tag, PS_TAG_DATE);
+    assert_int_equal(days->u.list.items[0].u.st.fields[0].u.i, 19782);
+    assert_string_equal(days->u.list.items[1].u.str.data, "infinity");
+    assert_string_equal(get(&dr.v, "r3")->u.list.items[0].u.str.data, "1.5");
+    assert_int_equal(get(&dr.v, "r0")->u.list.items[0].u.st.tag, PS_TAG_DATE);
+    ps_arena_free(&dr.arena);
+    p2n_buf_free(&r);
+    p2n_buf_free(&k);
+    mapping_free(m);
+    mapping_catalog_free(&cat);
+
+    /* a key stays exact: never a float */
+    Mapping *m2 = load("entities:\n  Amount:\n    table: amounts\n    convert: {a: float}\n");
+    typed_catalog(&cat);
+    MappingDiags d = {0};
+    assert_int_equal(mapping_resolve(m2, &cat, &d, &err), P2N_ECONFIG);
+    assert_non_null(strstr(err.msg, "g.yaml:4: entity \"Amount\": key column \"a\" cannot convert to float"));
+    mapping_diags_free(&d);
+    mapping_free(m2);
+    mapping_catalog_free(&cat);
+    /* citext: a reference in another case meets the referenced row's key; a composite key with a
+       citext part matches its text too ('ABC' and 'abc' are two ids) */
+    m = typed_resolved("entities:\n  Tag:\n    table: tags\n  Post:\n    table: posts\n    relationships:\n"
+                       "      - {type: T, column: tag, to: Tag}\n", &cat);
+    MappingEntity *post = mapping_entity_find(m, "Post");
+    assert_non_null(strstr(post->plan.read_sql, "COALESCE((SELECT _p2n_k.\"name\"::text FROM \"public\".\"tags\" AS _p2n_k"
+                                                " WHERE _p2n_k.\"name\" = t.\"tag\"), t.\"tag\"::text)"));
+    assert_non_null(strstr(post->plan.read_sql, "t.\"tag\" = (_p2n_ids._p2n_id::jsonb->>1)::citext AND "
+                                                "t.\"tag\"::text = _p2n_ids._p2n_id::jsonb->>1"));
+    mapping_free(m);
+    mapping_catalog_free(&cat);
+    /* a key as a string: its id's text, for any type */
+    m = typed_resolved("entities:\n  Day:\n    table: days\n    convert: {d: string}\n", &cat);
+    day = &m->entities[0];
+    assert_non_null(strstr(day->plan.read_sql, "to_char(t.\"d\"::timestamp, 'YYYY-MM-DD') ELSE extract"));
+    same_key(day, "0044-03-15 BC", "0044-03-15 BC");
+    mapping_free(m);
+    mapping_catalog_free(&cat);
+}
+
 static void test_capture_columns(void **state)
 {
     (void)state;
@@ -1046,6 +1296,7 @@ int main(void)
         cmocka_unit_test(test_encode_types),
         cmocka_unit_test(test_encode_bytes_bool),
         cmocka_unit_test(test_encode_link_and_ids),
+        cmocka_unit_test(test_typed_keys),
         cmocka_unit_test(test_capture_columns),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_limit_warnings),

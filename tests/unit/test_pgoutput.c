@@ -113,8 +113,8 @@ static int on_event(void *ctx, char op, const char *type, const char *id, int64_
 static const char *const user_keys[] = {"id"};
 static const char *const vote_keys[] = {"user_id", "bill_id"}; /* not the tuple's column order */
 static const PgLogicalTable tables[] = {
-    {"public", "users", "User", user_keys, 1},
-    {"public", "votes", "Vote", vote_keys, 2},
+    {"public", "users", "User", user_keys, 1, NULL},
+    {"public", "votes", "Vote", vote_keys, 2, NULL},
 };
 
 static int feed(PgLogicalDecoder *d, const P2nBuf *b, Ev *ev, P2nErr *err)
@@ -184,6 +184,74 @@ static void test_events(void **state)
     msg_relation(&b, 16400, "public", "users", 1, nokey);
     assert_int_equal(feed(d, &b, &ev, &err), P2N_ECONFIG);
     assert_non_null(strstr(err.msg, "\"id\""));
+    p2n_buf_free(&b);
+    pg_logical_decoder_free(d);
+}
+
+/* Keys of every type: the text pgoutput sends (ISO, the pull's UTC session; an offset anyway)
+   becomes the id the triggers write (common/keyid.h). */
+static void test_typed_keys(void **state)
+{
+    (void)state;
+    static const char *const ev_keys[] = {"at", "n"}, *const ev_types[] = {"timestamptz", "int4"};
+    static const char *const d_keys[] = {"k"}, *const d_types[] = {"date"};
+    static const char *const x_keys[] = {"amount", "flag", "code"}, *const x_types[] = {"numeric", "bool", "bpchar"};
+    const PgLogicalTable typed[] = {
+        {"public", "events", "Event", ev_keys, 2, ev_types},
+        {"public", "days", "Day", d_keys, 1, d_types},
+        {"public", "mixed", "Mixed", x_keys, 3, x_types},
+    };
+    PgLogicalDecoder *d = pg_logical_decoder_new(typed, 3);
+    assert_non_null(d);
+    P2nBuf b;
+    p2n_buf_init(&b);
+    Ev ev;
+    memset(&ev, 0, sizeof(ev));
+    P2nErr err;
+    p2n_err_clear(&err);
+    msg_begin(&b, 0);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    const char *ecols[] = {"*n", "*at"}, *dcols[] = {"*k"}, *xcols[] = {"*code", "*flag", "*amount"};
+    msg_relation(&b, 1, "public", "events", 2, ecols);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_relation(&b, 2, "public", "days", 1, dcols);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_relation(&b, 3, "public", "mixed", 3, xcols);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    const char *e1[] = {"7", "2024-03-01 12:00:00.5+00"}, *e2[] = {"7", "2024-03-01 17:30:00.5+05:30"};
+    msg_change(&b, 'U', 1, 'K', 2, e1, 2, e2); /* the same instant: an update, not a key change */
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    const char *e3[] = {"8", "0044-03-15 23:06:32+05:53:28 BC"}, *e4[] = {"8", "infinity"};
+    msg_change(&b, 'I', 1, 0, 0, NULL, 2, e3);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_change(&b, 'I', 1, 0, 0, NULL, 2, e4);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    const char *d1[] = {"2024-02-29"}, *d2[] = {"0001-01-01 BC"}, *d3[] = {"5874897-12-31"};
+    msg_change(&b, 'I', 2, 0, 0, NULL, 1, d1);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_change(&b, 'D', 2, 'K', 1, d2, 0, NULL);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_change(&b, 'I', 2, 0, 0, NULL, 1, d3);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    const char *x1[] = {"AB   ", "t", "1.500"}, *x2[] = {"AB", "t", "1.5"}, *x3[] = {"AB", "f", "-0.10"};
+    msg_change(&b, 'U', 3, 'K', 3, x1, 3, x2); /* scale and padding only: the same id */
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    msg_change(&b, 'U', 3, 'K', 3, x2, 3, x3);
+    assert_int_equal(feed(d, &b, &ev, &err), 0);
+    assert_string_equal(ev.got,
+                        "u Event [\"2024-03-01 12:00:00.500000+00\",\"7\"] @946684800000000; "
+                        "u Event [\"0044-03-15 17:13:04.000000+00 BC\",\"8\"] @946684800000000; "
+                        "u Event [\"infinity\",\"8\"] @946684800000000; "
+                        "u Day 2024-02-29 @946684800000000; d Day 0001-01-01 BC @946684800000000; "
+                        "u Day 5874897-12-31 @946684800000000; "
+                        "u Mixed [\"1.5\",\"true\",\"AB\"] @946684800000000; "
+                        "d Mixed [\"1.5\",\"true\",\"AB\"] @946684800000000; "
+                        "u Mixed [\"-0.1\",\"false\",\"AB\"] @946684800000000");
+    /* a value not in the expected form (a DateStyle other than ISO) stops the pull: no wrong id */
+    const char *bad[] = {"01/03/2024"};
+    msg_change(&b, 'I', 2, 0, 0, NULL, 1, bad);
+    assert_int_equal(feed(d, &b, &ev, &err), P2N_EPROTO);
+    assert_non_null(strstr(err.msg, "\"01/03/2024\" of \"public.days\""));
     p2n_buf_free(&b);
     pg_logical_decoder_free(d);
 }
@@ -287,6 +355,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_typed_keys),
         cmocka_unit_test(test_decode_fields),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_names),
