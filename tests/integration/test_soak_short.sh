@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short fault-injection soak in `make test`: scripts/soak with 75 s of civic change load at
+# A short fault-injection soak in `make test`: scripts/soak with 50 s of civic change load at
 # 100 transactions/s on its own private PostgreSQL + Neo4j (never the shared servers), three
 # daemons, and one of each fault (kill -9 of a daemon, Neo4j restart, poison row, PostgreSQL
 # restart, Neo4j SIGSTOP/SIGCONT stall). Passes when the soak passes and its JSON summary says:
@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 out=$work/summary.json
 
 rc=0
-P2N_BIN=$bin P2N_SOAK_SECONDS=${P2N_SOAK_TEST_SECONDS:-75} P2N_SOAK_RATE=${P2N_SOAK_TEST_RATE:-100} \
+P2N_BIN=$bin P2N_SOAK_SECONDS=${P2N_SOAK_TEST_SECONDS:-50} P2N_SOAK_RATE=${P2N_SOAK_TEST_RATE:-100} \
   P2N_SOAK_DRAIN_S=180 P2N_SOAK_OUT=$out scripts/soak >"$work/soak.out" 2>&1 || rc=$?
 cat "$work/soak.out" >&2
 [ "$rc" = 0 ] || { echo "FAIL: scripts/soak exited $rc" >&2; exit 1; }
