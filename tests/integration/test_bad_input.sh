@@ -51,9 +51,16 @@ init|$M --schema
 init|--table not-a-table-spec
 uninstall|--bogus
 uninstall|
+uninstall|--config /nonexistent/mapping.yaml --yes
+infer|--bogus
+infer|--table
+infer|--schema
+infer|extra
 triggers|--bogus
 triggers|nosuchaction
 triggers|install --table not-a-table-spec
+triggers|list --config /nonexistent/mapping.yaml
+triggers|install --config $M
 sync|--bogus $M
 sync|--once --limit abc $M
 sync|--once --timeout -1 $M

@@ -165,7 +165,8 @@ sleep 0.5
 kill "$daemon"; wait "$daemon"; daemon=
 rm -f "$map.load"
 scans=$(grep -c 'msg="conflict scan"' "$log")
-[ "$scans" -ge 20 ] || fail "only $scans scans ran during the load"
+# (every 100 ms for 6 s: about 50 on an idle machine; under make test another suite may run beside)
+[ "$scans" -ge 10 ] || fail "only $scans scans ran during the load"
 grep 'msg="conflict scan"' "$log" | grep -qv ' new=0 ' && fail "a scan flagged a change in flight: $(grep 'msg="conflict scan"' "$log" | grep -v ' new=0 ' | head -3)"
 [ "$(sql "SELECT count(*) FROM graph_sync_status WHERE has_conflicts")" = 0 ] || fail "conflicts flagged under load"
 "$bin" verify $M >/dev/null || fail "verify after the load"
