@@ -57,10 +57,10 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["conflictingFie
   fail "conflict_details: $det"
 [ "$(sql "SELECT count(*) FROM graph_sync_status WHERE has_conflicts")" = 1 ] || fail "more than 3 flagged"
 for _ in $(seq 1 50); do
-  curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^pg2neo_conflicts 1' && break
+  curl -sf "http://127.0.0.1:$port/metrics" | grep '^pg2neo_conflicts 1' >/dev/null && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^pg2neo_conflicts 1' || fail "/metrics pg2neo_conflicts is not 1"
+curl -sf "http://127.0.0.1:$port/metrics" | grep '^pg2neo_conflicts 1' >/dev/null || fail "/metrics pg2neo_conflicts is not 1"
 grep -q 'msg="conflict scan".*new=1' "$log" || fail "the scan's finding is not logged"
 kill "$daemon"; wait "$daemon"; rc=$?; daemon=
 [ $rc = 0 ] || fail "the daemon exited $rc on SIGTERM"
