@@ -229,7 +229,7 @@ static int dec_value(PsDecoder *d, PsValue *out, uint32_t depth)
     if (d->pos >= d->len)
         return dec_truncated(d, start, "value", 1);
     uint8_t m = d->p[d->pos++];
-    uint32_t n;
+    uint32_t n = 0; /* set by every path that reads it (-O3 cannot see it: -Wmaybe-uninitialized) */
     int rc;
 
     if (m < 0x80 || m >= 0xF0) { /* tiny int */

@@ -403,6 +403,10 @@ static bool in_list(const char *const *list, size_t n, const char *col)
 
 static void append_distinct_as(P2nBuf *b, const Column *c, const char *old_prefix, const char *new_prefix)
 {
+    if (c == NULL) { /* cannot happen: install checked every column first */
+        b->failed = true;
+        return;
+    }
     const char *cast = c->comparable ? "" : "::text";
     append_ident(b, old_prefix, c->name);
     p2n_buf_append_str(b, cast);
