@@ -129,12 +129,12 @@ void cli_capture_args_free(CliCaptureArgs *a)
     memset(a, 0, sizeof(*a));
 }
 
-PGconn *cli_pg_connect(void)
+/* connects (errors printed) and names the session */
+static PGconn *connect_to(const char *conninfo, const char *from)
 {
-    const char *url = getenv("DATABASE_URL");
     PGconn *pg = NULL;
     P2nErr err;
-    if (pgu_connect(url ? url : "", url && *url ? "DATABASE_URL" : "the PG* environment variables", &pg, &err) < 0) {
+    if (pgu_connect(conninfo, from, &pg, &err) < 0) {
         cli_errorf("%s", err.msg);
         return NULL;
     }
@@ -142,14 +142,13 @@ PGconn *cli_pg_connect(void)
     return pg;
 }
 
+PGconn *cli_pg_connect(void)
+{
+    const char *url = getenv("DATABASE_URL");
+    return connect_to(url ? url : "", url && *url ? "DATABASE_URL" : "the PG* environment variables");
+}
+
 PGconn *cli_pg_connect_mapping(const Mapping *m)
 {
-    PGconn *pg = NULL;
-    P2nErr err;
-    if (pgu_connect(m->conninfo ? m->conninfo : "", m->conninfo_from, &pg, &err) < 0) {
-        cli_errorf("%s", err.msg);
-        return NULL;
-    }
-    PQclear(PQexec(pg, "SET application_name = 'pg2neo'"));
-    return pg;
+    return connect_to(m->conninfo ? m->conninfo : "", m->conninfo_from);
 }

@@ -239,3 +239,19 @@ int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err)
     }
     return pgu_exec(conn, "COMMIT", "could not commit", err);
 }
+
+int pg_schema_require(PGconn *conn, const char *schema, bool newer_ok, P2nErr *err)
+{
+    int ver = 0, want = pg_schema_latest();
+    int rc = pg_schema_version(conn, schema, &ver, err);
+    if (rc < 0 || ver == want || (newer_ok && ver > want))
+        return rc;
+    if (ver == 0)
+        return p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is not installed in this database: run pg2neo init",
+                           schema);
+    if (ver < want)
+        return p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is at version %d, this pg2neo needs %d: run pg2neo init",
+                           schema, ver, want);
+    return p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is at version %d, newer than this pg2neo (%d): upgrade pg2neo",
+                       schema, ver, want);
+}

@@ -23,6 +23,13 @@ int pg_schema_version(PGconn *conn, const char *schema, int *version, P2nErr *er
 /* The newest migration version compiled into this binary. */
 int pg_schema_latest(void);
 
+/*
+ * 0 when the sync schema is at this binary's version (or newer, with newer_ok); else
+ * P2N_ESTATE with what to do: it is missing or older ("run pg2neo init"), or newer ("upgrade
+ * pg2neo"). Other failures as pg_schema_version.
+ */
+int pg_schema_require(PGconn *conn, const char *schema, bool newer_ok, P2nErr *err);
+
 /* Drops every capture trigger pg2neo installed (see capture.h) and then the sync tables,
    functions and sequence, in one transaction. The schema itself stays. */
 int pg_schema_uninstall(PGconn *conn, const char *schema, P2nErr *err);

@@ -1697,22 +1697,9 @@ static int hook_connect(void *ctx, P2nErr *err)
     P2nService *s = ctx;
     pthread_mutex_lock(&s->lock);
     int rc = sync_engine_connect(s, err);
-    int ver = 0, want = pg_schema_latest();
     /* a sync schema missing or of another version is not a fault to retry: the daemon stops */
-    if (rc == 0 && (rc = pg_schema_version(s->pg, s->schema, &ver, err)) == 0 && ver != want) {
-        if (ver == 0)
-            rc = p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is not installed in this database: run pg2neo init",
-                             s->schema);
-        else if (ver < want)
-            rc = p2n_err_set(err, P2N_ESTATE,
-                             "the sync schema \"%s\" is at version %d, this pg2neo needs %d: run pg2neo init", s->schema,
-                             ver, want);
-        else
-            rc = p2n_err_set(err, P2N_ESTATE,
-                             "the sync schema \"%s\" is at version %d, newer than this pg2neo (%d): upgrade pg2neo",
-                             s->schema, ver, want);
+    if (rc == 0 && (rc = pg_schema_require(s->pg, s->schema, false, err)) == P2N_ESTATE)
         set_last_error(s, err);
-    }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

@@ -442,18 +442,11 @@ static int ckpt_put(FsEnv *env, const char *type, int64_t version, const char *p
 
 static int current_version(FsEnv *env, int64_t *v, P2nErr *err)
 {
-    PGresult *r = NULL;
-    int rc = ckpt_sql(env, "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM @SCHEMA@.graph_sync_version_seq",
-                      0, NULL, &r, "could not read the version sequence", err);
-    if (rc < 0) {
-        if (strcmp(err->sqlstate, "42P01") == 0)
-            return p2n_err_set(err, P2N_ESTATE, "the sync schema is not initialised in schema \"%s\": run pg2neo init",
-                               env->schema);
-        return rc;
-    }
-    *v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    int rc = sync_version_seq_last(env->pg2, env->schema, v, err);
+    if (rc < 0 && strcmp(err->sqlstate, "42P01") == 0)
+        return p2n_err_set(err, P2N_ESTATE, "the sync schema is not initialised in schema \"%s\": run pg2neo init",
+                           env->schema);
+    return rc;
 }
 
 /*
@@ -1057,12 +1050,8 @@ int fullsync_run(FsEnv *env, const FullsyncOptions *o, FullsyncResult *res, P2nE
     if (rc < 0)
         return rc;
     /* the checkpoint table comes with migration 005: an older sync schema needs init first */
-    int have = 0;
-    if ((rc = pg_schema_version(env->pg2, env->schema, &have, err)) < 0)
+    if ((rc = pg_schema_require(env->pg2, env->schema, true, err)) < 0)
         return rc;
-    if (have < pg_schema_latest())
-        return p2n_err_set(err, P2N_ESTATE, "the sync schema \"%s\" is at version %d, this pg2neo needs %d: run pg2neo init",
-                           env->schema, have, pg_schema_latest());
     res->types = calloc(env->m->nentities, sizeof(*res->types));
     if (res->types == NULL)
         return p2n_err_set(err, P2N_ENOMEM, "out of memory");

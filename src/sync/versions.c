@@ -69,7 +69,7 @@ int sync_version_seq_last(PGconn *pg, const char *schema, int64_t *last, P2nErr 
     if (sql == NULL)
         return err->code ? err->code : P2N_ENOMEM;
     PGresult *r = NULL;
-    int rc = pgu_query(pg, sql, 0, NULL, &r, "could not read the version sequence", err);
+    int rc = pgu_query_retry(pg, sql, 0, NULL, &r, "could not read the version sequence", err);
     free(sql);
     if (rc == 0)
         *last = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
